@@ -1,0 +1,101 @@
+"""The discriminator D(s, a) of MGAIL and the gradients it hands to the policy.
+
+Paper: Section 3.1 "The discriminator network", Eq. 6-8.
+
+Convention (the paper's, used everywhere in this project):
+
+    D(s, a) = p(pi | s, a)   -- the probability that (s, a) came from the POLICY.
+
+Labels: policy pairs -> 1, expert pairs -> 0. The policy wants D LOW.
+
+With equal class priors p(pi) = p(pi_E) = 1/2 and Bayes' rule (Eq. 6):
+
+    D(s, a) = 1 / (1 + phi(s, a) * psi(s)),
+    phi(s, a) = p(a | s, pi_E) / p(a | s, pi)    policy likelihood ratio
+    psi(s)    = p(s | pi_E)    / p(s | pi)       state-distribution ratio
+
+so the network's logit l = log D/(1-D) is exactly -log(phi * psi):
+D = sigmoid(l) and phi * psi = (1 - D) / D = exp(-l). Its gradients (Eq. 7-8)
+
+    D_a = -phi_a psi / (1 + phi psi)^2
+    D_s = -(phi_s psi + phi psi_s) / (1 + phi psi)^2
+
+tell the policy how to change its action (through phi) and, via the forward
+model, which states to visit (through psi_s). Those two are what mgail.py
+propagates back in time.
+
+Training: binary cross-entropy on equal batches of policy and expert pairs
+(the GAN objective of Eq. 3 with the paper's labels).
+
+Used by: train.py (training D, logging its accuracy), mgail.py (the policy's
+per-step cost).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from policy import Normalizer, mlp
+
+
+class Discriminator(nn.Module):
+    """(s, a) -> two hidden ReLU layers -> the logit l = log D/(1-D) = -log(phi psi)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, hidden: int = 64):
+        super().__init__()
+        self.normalizer = normalizer
+        self.net = mlp(obs_dim + act_dim, [hidden, hidden], 1)
+
+    def logit(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """l(s, a) = log D / (1 - D); s: (B, obs_dim), a: (B, act_dim) -> (B,)."""
+        return self.net(torch.cat([self.normalizer(s), a], dim=-1)).squeeze(-1)
+
+    def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Eq. 6: D(s, a) = p(pi | s, a) = 1 / (1 + phi psi) = sigmoid(l)."""
+        return torch.sigmoid(self.logit(s, a))
+
+    def phi_psi(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """phi(s, a) * psi(s) = (1 - D) / D = exp(-l): how much more expert-like (s, a) is."""
+        return torch.exp(-self.logit(s, a))
+
+    def policy_cost(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The per-step cost c(s, a) that the policy minimises in mgail.py.
+
+        The paper's objective (Eq. 12-13) sums D(s, a) itself. Deviation from
+        the paper: like the authors' code, we use c = -log(1 - D) = -log
+        D_expert = softplus(l), the "non-saturating" GAN loss. Both are
+        increasing in D, so both push D down; but when D is close to 1 (the
+        policy is easy to spot, e.g. early in training) dD/dl = D(1-D) ~ 0,
+        while d(-log(1-D))/dl = D ~ 1 keeps the gradient alive.
+        """
+        return F.softplus(self.logit(s, a))
+
+    def loss(self, s_pi: torch.Tensor, a_pi: torch.Tensor, s_exp: torch.Tensor,
+             a_exp: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Cross-entropy with labels policy = 1, expert = 0, on equal batches.
+
+        Returns the loss and D's accuracy on each class, the diagnostic that
+        tells whether the game is balanced (both near 0.5 once pi imitates well).
+        """
+        l_pi, l_exp = self.logit(s_pi, a_pi), self.logit(s_exp, a_exp)
+        loss = 0.5 * (F.binary_cross_entropy_with_logits(l_pi, torch.ones_like(l_pi))
+                      + F.binary_cross_entropy_with_logits(l_exp, torch.zeros_like(l_exp)))
+        stats = {"d_acc_policy": (l_pi > 0).float().mean().item(),   # D > 1/2 on policy pairs
+                 "d_acc_expert": (l_exp < 0).float().mean().item()}  # D < 1/2 on expert pairs
+        return loss, stats
+
+
+def D_and_gradients(logit_fn, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """D, grad_s D and grad_a D by autograd, for any logit function l(s, a) = -log(phi psi).
+
+    These are the quantities Eq. 7-8 write in closed form; test_mgail.py
+    checks the two against each other with analytic phi and psi.
+    Returns D: (B,), D_s: (B, obs_dim), D_a: (B, act_dim).
+    """
+    s = s.detach().requires_grad_(True)
+    a = a.detach().requires_grad_(True)
+    D = torch.sigmoid(logit_fn(s, a))
+    # Rows are independent, so the gradient of the sum gives every row's gradient.
+    D_s, D_a = torch.autograd.grad(D.sum(), (s, a))
+    return D.detach(), D_s, D_a

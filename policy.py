@@ -1,0 +1,190 @@
+"""The policy pi_theta(a|s) of MGAIL, with its stochastic unit made differentiable.
+
+Paper: Baram, Anschel, Caspi, Mannor, "End-to-End Differentiable Adversarial
+Imitation Learning", ICML 2017 (https://proceedings.mlr.press/v70/baram17a.html),
+Section 3.2 "Backpropagating through stochastic units", Eq. 9-11.
+
+MGAIL trains the policy by backpropagating the discriminator's gradient
+through the action into theta. A sampled action normally blocks that gradient,
+so the sample is written as a deterministic function of theta and of noise xi
+that does not depend on theta:
+
+* Continuous actions (Eq. 9, reparameterisation): a = mu_theta(s) + xi * sigma_theta,
+  xi ~ N(0, 1). Then d a / d theta exists for a fixed xi.
+* Discrete actions (Eq. 10-11, Gumbel-Softmax): with Gumbel noise g_i,
+  argmax_i [g_i + log pi(a_i|s)] is an exact sample of pi (Gumbel-Max, Eq. 10);
+  softmax((g + log pi) / tau) is its differentiable relaxation (Eq. 11). The
+  environment gets the hard one-hot (the argmax); the backward pass uses the
+  gradient of the softmax ("straight-through").
+
+The noise xi is an explicit argument of `Policy.forward`, so an action taken in
+the environment can be recomputed exactly, at the same xi, when the policy
+gradient is computed later: Eq. 12-13 are evaluated "at xi_t" (mgail.py).
+
+Action representation used by D and f (discriminator.py, forward_model.py):
+* discrete: a one-hot vector of length n;
+* continuous: a vector in [-1, 1]^d, mapped affinely to the env's bounds only
+  when it is sent to the environment (`to_env`).
+
+This file also holds the two small building blocks every component shares:
+`mlp()` and `Normalizer`.
+
+Used by: train.py (acting, evaluation, BC), mgail.py (the policy step),
+expert.py (the SAC actor reuses `mlp`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def mlp(in_dim: int, hidden: list[int], out_dim: int, activation=nn.ReLU) -> nn.Sequential:
+    """Fully connected net: in_dim -> hidden[0] -> ... -> out_dim, `activation` between layers.
+
+    The paper's policy and discriminator are "two hidden layers with ReLU
+    non-linearities" (Section 5); every network in this project is built here.
+    """
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(in_dim, h), activation()]
+        in_dim = h
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class Normalizer(nn.Module):
+    """x_hat = (x - mean) / std with statistics fixed from the expert data.
+
+    The authors' code normalises states with the expert data's mean and std;
+    every network here sees normalised states. The statistics are buffers, so
+    they are saved with the networks, and gradients pass straight through.
+    """
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, min_std: float = 1e-3):
+        super().__init__()
+        # min_std: a state coordinate that is constant in the demonstrations
+        # (std 0) would otherwise blow up to inf when divided.
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(np.maximum(std, min_std), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+# ---------------------------------------------------------------------------
+# Gumbel-Max and Gumbel-Softmax (Eq. 10-11)
+# ---------------------------------------------------------------------------
+
+def sample_gumbel(shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
+    """g ~ Gumbel(0, 1), by inverse transform: g = -log(-log u), u ~ U(0, 1)."""
+    u = torch.rand(shape, generator=generator)
+    # clamp: u = 0 exactly would give -log(-log 0) = -inf.
+    return -torch.log(-torch.log(u.clamp_min(1e-20)))
+
+
+def gumbel_softmax_straight_through(logits: torch.Tensor, g: torch.Tensor, tau: float) -> torch.Tensor:
+    """A hard one-hot sample of softmax(logits), with the gradient of its relaxation.
+
+    Eq. 10 (Gumbel-Max):      a_argmax  = one_hot(argmax_i [g_i + log pi_i])
+    Eq. 11 (Gumbel-Softmax):  a_softmax = softmax((g + log pi) / tau)
+    Straight-through:         value of a_argmax, gradient of a_softmax, i.e.
+                              d a / d theta  ~=  d a_softmax / d theta.
+
+    `logits` are log pi up to a constant (softmax ignores the constant).
+    The temperature tau trades bias (large tau) for variance (small tau).
+    """
+    a_softmax = F.softmax((logits + g) / tau, dim=-1)  # (B, n)
+    a_argmax = F.one_hot(a_softmax.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)  # (B, n)
+    # Value a_argmax, gradient of a_softmax: the detached difference adds no gradient.
+    return a_argmax + a_softmax - a_softmax.detach()
+
+
+# ---------------------------------------------------------------------------
+# The policy
+# ---------------------------------------------------------------------------
+
+class Policy(nn.Module):
+    """pi_theta: normalised state -> two hidden ReLU layers -> action distribution.
+
+    discrete:   the net outputs logits, log pi(a|s) = log_softmax(logits).
+    continuous: the net outputs mu_theta(s); log sigma_theta is one learned
+                vector shared by all states.
+
+    `forward(s, xi)` is the differentiable sample a = pi(s, xi; theta).
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, discrete: bool, normalizer: Normalizer,
+                 hidden: int = 64, tau: float = 1.0, init_log_sigma: float = -0.5):
+        super().__init__()
+        self.discrete = discrete
+        self.act_dim = act_dim  # number of actions (discrete) or action dimensions
+        self.tau = tau
+        self.normalizer = normalizer
+        self.net = mlp(obs_dim, [hidden, hidden], act_dim)
+        if not discrete:
+            # Deviation from the paper: the paper writes sigma_theta(s); the
+            # authors' code fixes sigma to the expert actions' std / 6. We learn
+            # one state-independent log sigma, the usual compromise: it adapts,
+            # and the mean network stays the same as in the discrete case.
+            # exp(-0.5) ~ 0.6 in pre-tanh units: wide enough to explore at start.
+            self.log_sigma = nn.Parameter(torch.full((act_dim,), init_log_sigma))
+
+    def sample_xi(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The noise xi of one action per row: Gumbel(0,1) for discrete, N(0,1) for continuous."""
+        if self.discrete:
+            return sample_gumbel((batch, self.act_dim), generator)
+        return torch.randn((batch, self.act_dim), generator=generator)
+
+    def forward(self, s: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        """a = pi(s, xi; theta), differentiable in s and theta.  s: (B, obs_dim), xi: (B, act_dim)."""
+        out = self.net(self.normalizer(s))  # (B, act_dim)
+        if self.discrete:
+            return gumbel_softmax_straight_through(out, xi, self.tau)  # (B, n) one-hot
+        return squash(reparameterise(out, self.log_sigma, xi))  # (B, d) in [-1, 1]
+
+    def mode(self, s: torch.Tensor) -> torch.Tensor:
+        """The deterministic action used for evaluation: argmax pi (one-hot), or squash(mu)."""
+        out = self.net(self.normalizer(s))
+        if self.discrete:
+            return F.one_hot(out.argmax(dim=-1), self.act_dim).to(out.dtype)
+        return squash(out)
+
+    def entropy(self, s: torch.Tensor) -> torch.Tensor:
+        """Mean entropy of pi(.|s) (of the Gaussian before squashing), a diagnostic for the log."""
+        if self.discrete:
+            return torch.distributions.Categorical(logits=self.net(self.normalizer(s))).entropy().mean()
+        return (0.5 * np.log(2 * np.pi * np.e) + self.log_sigma).sum()
+
+
+def reparameterise(mu: torch.Tensor, log_sigma: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+    """Eq. 9: u = mu_theta(s) + xi * sigma_theta, xi ~ N(0, 1)."""
+    return mu + xi * log_sigma.exp()
+
+
+def squash(u: torch.Tensor) -> torch.Tensor:
+    """Keep actions inside the env's bounds: a = tanh(u), in (-1, 1).
+
+    Deviation from the paper: the paper's Gaussian is unbounded, and the
+    authors' code lets the environment clip. Clipping has zero gradient
+    outside the bounds, so D's gradient would stop there; tanh keeps a
+    gradient everywhere (it only shrinks near the bounds).
+    """
+    return torch.tanh(u)
+
+
+def to_env(a: torch.Tensor, space) -> np.ndarray:
+    """Internal action -> what env.step takes: an index (Discrete), or a vector in [low, high] (Box)."""
+    if hasattr(space, "n"):
+        return a.argmax(dim=-1).cpu().numpy()
+    a = a.detach().cpu().numpy()
+    return space.low + (a + 1.0) * 0.5 * (space.high - space.low)
+
+
+def from_env(a: np.ndarray, space) -> np.ndarray:
+    """Env action -> internal action: one-hot (Discrete), or rescaled to [-1, 1] (Box)."""
+    if hasattr(space, "n"):
+        return np.eye(space.n, dtype=np.float32)[np.asarray(a, dtype=np.int64)]
+    a = np.asarray(a, dtype=np.float32)
+    return np.clip(2.0 * (a - space.low) / (space.high - space.low) - 1.0, -1.0, 1.0).astype(np.float32)

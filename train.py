@@ -1,0 +1,296 @@
+"""Train MGAIL: Algorithm 1 of the paper, wired from the components of this project.
+
+Paper: Section 3.4, Algorithm 1 "Model-based adversarial imitation learning".
+
+    python train.py --env CartPole-v1
+
+Algorithm 1, and where each line lives:
+
+    for each iteration:
+        act in the real env with a = pi(s, xi; theta)      collect()           policy.py
+        push (s, a, s') into the buffer B                  ReplayBuffer.add()
+        train the forward model f on B                     forward_model.py
+        train the discriminator D on B vs expert pairs     discriminator.py
+        J_theta by Eq. 12-13 along the real trajectory     mgail.py
+        apply J_theta to theta (Adam)
+
+Every `--eval-every` env steps the deterministic policy (argmax / tanh(mu)) is
+evaluated; progress.csv, results.json and a one-line summary are written to
+--out (default runs/<env>-seed<seed>).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import json
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import expert
+from discriminator import Discriminator
+from forward_model import make_forward_model
+from mgail import Segment, policy_objective_unrolled
+from policy import Normalizer, Policy, from_env, to_env
+
+# Per-env defaults; every flag below can override them.
+#   env_steps:  the budget of real env steps used for training (evaluation excluded).
+#   num_demos:  expert trajectories; the paper used 1000-step trajectories.
+#   num_envs x unroll: one iteration collects num_envs parallel segments of `unroll`
+#               steps; the policy step backpropagates through all `unroll` steps
+#               (the authors' code: one trajectory of up to 10 steps per unroll).
+#   gamma:      discount of J(theta) (Eq. 12-13), as in the authors' code.
+#   tau:        Gumbel-Softmax temperature (Eq. 11); 1 is the usual start.
+#   model_updates, disc_updates: gradient steps on f and on D per iteration.
+DEFAULTS = {
+    "CartPole-v1": dict(env_steps=30_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=1.0,
+                        hidden=64, model="advanced", model_updates=20, disc_updates=5, eval_every=2_000),
+}
+FALLBACK = dict(env_steps=1_000_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=1.0,
+                hidden=256, model="advanced", model_updates=20, disc_updates=5, eval_every=10_000)
+
+
+def fail(msg: str) -> None:
+    """A one-line error for bad input: exit code 2, no traceback."""
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="MGAIL (Baram et al., ICML 2017): imitate an expert from its demonstrations.")
+    p.add_argument("--env", default="CartPole-v1", help="gymnasium env id (default CartPole-v1)")
+    p.add_argument("--seed", type=int, default=1, help="seed of torch, numpy, the envs and the demonstrations")
+    p.add_argument("--env-steps", type=int, help="budget of real env steps for training (per-env default)")
+    p.add_argument("--num-demos", type=int, help="expert trajectories to imitate (per-env default)")
+    p.add_argument("--demos", help="your own demonstrations .npz (format in expert.py) instead of the shipped expert's")
+    p.add_argument("--out", help="output folder (default runs/<env>-seed<seed>)")
+    p.add_argument("--device", default="cpu", help="torch device; the networks are small, so cpu is usually fastest")
+    p.add_argument("--model", choices=["basic", "advanced"], help="forward model of Figure 4 (default advanced)")
+    p.add_argument("--num-envs", type=int, help="parallel envs per iteration (per-env default)")
+    p.add_argument("--unroll", type=int, help="steps T of each segment the policy step unrolls (per-env default)")
+    p.add_argument("--gamma", type=float, help="discount of J(theta) in Eq. 12-13 (default 0.99)")
+    p.add_argument("--tau", type=float, help="Gumbel-Softmax temperature, discrete actions (default 1)")
+    p.add_argument("--hidden", type=int, help="units per hidden layer of pi, D and f (per-env default)")
+    p.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
+    p.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
+    p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation")
+    p.add_argument("--final-episodes", type=int, default=20, help="episodes of the final evaluation")
+    args = p.parse_args(argv)
+    for k, v in {**FALLBACK, **DEFAULTS.get(args.env, {})}.items():
+        if getattr(args, k, None) is None:
+            setattr(args, k, v)
+    for k in ("env_steps", "num_demos", "num_envs", "unroll", "eval_every", "eval_episodes", "final_episodes"):
+        if getattr(args, k) <= 0:
+            fail(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
+    args.out = Path(args.out or f"runs/{args.env}-seed{args.seed}")
+    return args
+
+
+def make_envs(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """`num_envs` copies of env_id, stepped in one process; refuse what MGAIL here cannot handle."""
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
+        fail(f"unknown env id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+    # SAME_STEP: when an episode ends, step() already returns the next episode's first
+    # observation, and the true last one is in info["final_obs"]. (Sync beats Async on 2 cores.)
+    envs = gym.make_vec(env_id, num_envs, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        fail(f"{env_id} has observations {obs_space}; only flat vector (Box) observations are supported")
+    if not isinstance(act_space, (gym.spaces.Discrete, gym.spaces.Box)) or (
+            isinstance(act_space, gym.spaces.Box) and len(act_space.shape) != 1):
+        fail(f"{env_id} has actions {act_space}; only Discrete or flat Box actions are supported")
+    return envs
+
+
+class ReplayBuffer:
+    """The buffer B of Algorithm 1: real transitions (s, a, s', context), newest overwriting oldest."""
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, context_len: int):
+        self.s = torch.zeros(capacity, obs_dim)
+        self.a = torch.zeros(capacity, act_dim)
+        self.s_next = torch.zeros(capacity, obs_dim)
+        self.context = torch.zeros(capacity, context_len, obs_dim)
+        self.capacity, self.size, self.pos = capacity, 0, 0
+
+    def add(self, s, a, s_next, context) -> None:
+        idx = (self.pos + torch.arange(len(s))) % self.capacity
+        self.s[idx], self.a[idx], self.s_next[idx], self.context[idx] = s, a, s_next, context
+        self.pos = (self.pos + len(s)) % self.capacity
+        self.size = min(self.size + len(s), self.capacity)
+
+    def sample(self, batch: int, recent: int | None = None) -> tuple[torch.Tensor, ...]:
+        """A random batch, from the `recent` newest transitions if given (D sees the current policy)."""
+        n = min(self.size, recent or self.size)
+        idx = (self.pos - 1 - torch.randint(0, n, (batch,))) % self.capacity
+        return self.s[idx], self.a[idx], self.s_next[idx], self.context[idx]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "progress.csv").touch()
+    except OSError as e:
+        fail(f"cannot write to --out {args.out}: {e.strerror}; choose a writable folder")
+    # Seeding, in one place: torch (networks, xi), numpy, and the envs' reset seeds below.
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(1)  # small nets: one thread is as fast, and never thrashes (README)
+    t_start = time.time()
+
+    envs = make_envs(args.env, args.num_envs)
+    eval_env = gym.make(args.env)
+    act_space = envs.single_action_space
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    obs_dim = envs.single_observation_space.shape[0]
+    act_dim = act_space.n if discrete else act_space.shape[0]
+
+    # --- Expert demonstrations: the shipped expert's, rolled out by seed, or the user's file.
+    try:
+        demo_path = args.demos or expert.expert_demos(args.env, eval_env, args.num_demos, args.seed)
+        demos = expert.load_demos(demo_path, eval_env)
+    except expert.DemoError as e:
+        fail(str(e))
+    s_exp = torch.as_tensor(demos["observations"])
+    a_exp = torch.as_tensor(from_env(demos["actions"], act_space))
+    expert_return = float(demos["episode_returns"].mean())
+    print(f"{args.env}: {len(demos['episode_returns'])} expert trajectories, {len(s_exp)} pairs, "
+          f"expert return {expert_return:.1f} +- {demos['episode_returns'].std():.1f}", flush=True)
+
+    # --- The three networks. States are normalised with the expert data's statistics.
+    normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0))
+    delta_std = (demos["next_observations"] - demos["observations"]).std(0)
+    policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args.hidden, tau=args.tau)
+    D = Discriminator(obs_dim, act_dim, normalizer, hidden=args.hidden)
+    f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden)
+    # Learning rates: Adam's usual 1e-3 for D and f; the policy a little slower,
+    # as a GAN's generator usually is (the authors used 1e-4 with 7x gradient accumulation).
+    opt_pi = torch.optim.Adam(policy.parameters(), lr=1e-3)
+    opt_D = torch.optim.Adam(D.parameters(), lr=1e-3)
+    opt_f = torch.optim.Adam(f.parameters(), lr=1e-3)
+    buffer = ReplayBuffer(200_000, obs_dim, act_dim, f.history_len - 1)
+
+    B, T = args.num_envs, args.unroll
+    obs = torch.as_tensor(envs.reset(seed=args.seed)[0], dtype=torch.float32)  # (B, obs_dim)
+    context = obs.unsqueeze(1).repeat(1, f.history_len - 1, 1)  # (B, H-1, obs_dim)
+    ep_return, train_returns = np.zeros(B), []
+    env_steps, iteration, next_eval, last_print = 0, 0, 0, 0.0
+    stats: dict[str, float] = {}
+    history: list[dict] = []
+    csv_file = open(args.out / "progress.csv", "w", newline="")
+    log = None
+
+    def evaluate(episodes: int, seed: int) -> tuple[float, float]:
+        act = lambda o: to_env(policy.mode(torch.as_tensor(o, dtype=torch.float32)), act_space)
+        return expert.evaluate(act, eval_env, episodes, seed)
+
+    while True:
+        # --- Evaluation and logging (the deterministic policy, its own env).
+        if env_steps >= next_eval:
+            ret_mean, ret_std = evaluate(args.eval_episodes, seed=10_000 * args.seed + env_steps)
+            row = {"env_steps": env_steps, "wall_seconds": round(time.time() - t_start, 1),
+                   "eval_return_mean": ret_mean, "eval_return_std": ret_std,
+                   "train_return": float(np.mean(train_returns[-20:])) if train_returns else float("nan"), **stats}
+            history.append(row)
+            if log is None:
+                log = csv.DictWriter(csv_file, fieldnames=list(row))
+                log.writeheader()
+            log.writerow({k: row.get(k) for k in log.fieldnames})
+            csv_file.flush()
+            next_eval += args.eval_every
+            if time.time() - last_print > 3 or env_steps >= args.env_steps:
+                last_print = time.time()
+                print(f"steps {env_steps:>7d} | eval {ret_mean:7.1f} +- {ret_std:5.1f} | "
+                      f"D acc exp {stats.get('d_acc_expert', 0):.2f} pol {stats.get('d_acc_policy', 0):.2f} | "
+                      f"f err {stats.get('model_error', 0):.4f} | H(pi) {stats.get('entropy', 0):.2f} | "
+                      f"{row['wall_seconds']:.0f}s", flush=True)
+        if env_steps >= args.env_steps:
+            break
+
+        # --- Algorithm 1: act in the real env with a = pi(s, xi; theta), keep xi.
+        seg_s, seg_xi, seg_ctx, seg_done = [], [], [], []
+        for t in range(T):
+            xi = policy.sample_xi(B)  # (B, act_dim)
+            with torch.no_grad():
+                a = policy(obs, xi)  # (B, act_dim): one-hot or in [-1, 1]
+            next_obs, reward, term, trunc, info = envs.step(to_env(a, act_space))
+            done = np.logical_or(term, trunc)
+            s_next = next_obs.copy()  # the true successor, also where an episode ended
+            for i in np.flatnonzero(done):
+                s_next[i] = info["final_obs"][i]
+            # ... and push (s, a, s') into the buffer B.
+            buffer.add(obs, a, torch.as_tensor(s_next, dtype=torch.float32), context)
+            seg_s.append(obs), seg_xi.append(xi), seg_ctx.append(context), seg_done.append(torch.as_tensor(done))
+            ep_return += reward
+            for i in np.flatnonzero(done):
+                train_returns.append(ep_return[i])
+                ep_return[i] = 0.0
+            obs_new = torch.as_tensor(next_obs, dtype=torch.float32)
+            if context.shape[1] > 0:  # slide the window of past states; restart it at a new episode
+                context = torch.cat([context[:, 1:], obs.unsqueeze(1)], dim=1)
+                context[done] = obs_new[done].unsqueeze(1)
+            obs = obs_new
+        env_steps += B * T
+        seg = Segment(torch.stack(seg_s), torch.stack(seg_xi), torch.stack(seg_ctx), torch.stack(seg_done))
+        iteration += 1
+
+        # --- Algorithm 1: train the forward model f on B (one-step regression).
+        for _ in range(args.model_updates):
+            s, a, s_next, ctx = buffer.sample(128)
+            loss_f = f.loss(s, a, ctx, s_next)
+            opt_f.zero_grad()
+            loss_f.backward()
+            opt_f.step()
+
+        # --- Algorithm 1: train D on B (recent policy pairs) against expert pairs.
+        for _ in range(args.disc_updates):
+            s_pi, a_pi, _, _ = buffer.sample(128, recent=4 * B * T)
+            idx = torch.randint(0, len(s_exp), (128,))
+            loss_D, d_stats = D.loss(s_pi, a_pi, s_exp[idx], a_exp[idx])
+            opt_D.zero_grad()
+            loss_D.backward()
+            opt_D.step()
+
+        # --- Algorithm 1: J_theta by Eq. 12-13 along the segment just collected, then the step.
+        # (Autograd through the unrolled graph gives exactly the recursion's J_theta: mgail.py.)
+        J = policy_objective_unrolled(policy, f, D.policy_cost, seg, args.gamma)
+        grads = torch.autograd.grad(J, list(policy.parameters()))
+        for p, g in zip(policy.parameters(), grads):
+            p.grad = g
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        opt_pi.step()
+
+        stats = {"J": J.item(), "model_error": loss_f.item(), "entropy": policy.entropy(seg.s[0]).item(), **d_stats}
+
+    # --- Final evaluation and results.
+    ret_mean, ret_std = evaluate(args.final_episodes, seed=10_000 * args.seed + 999_999)
+    steps_to_95 = next((r["env_steps"] for r in history if r["eval_return_mean"] >= expert_95(expert_return)), None)
+    results = {"env": args.env, "seed": args.seed, "env_steps": env_steps,
+               "wall_seconds": round(time.time() - t_start, 1), "eval_return_mean": ret_mean,
+               "eval_return_std": ret_std, "eval_episodes": args.final_episodes,
+               "expert_return_mean": expert_return, "num_demos": int(len(demos["episode_returns"])),
+               "steps_to_95": steps_to_95, "model": args.model}
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    torch.save({"policy": policy.state_dict(), "args": vars(args)}, args.out / "policy.pt")
+    csv_file.close()
+    print(f"done: {args.env} seed {args.seed} | return {ret_mean:.1f} +- {ret_std:.1f} over {args.final_episodes} "
+          f"episodes (expert {expert_return:.1f}) | {env_steps} env steps | steps_to_95 {steps_to_95} | "
+          f"{results['wall_seconds']:.0f}s | {args.out}")
+    return results
+
+
+def expert_95(expert_return: float) -> float:
+    """95% of the expert's return; for negative returns, 95% of the way from 0 is 105% of it."""
+    return expert_return - 0.05 * abs(expert_return)
+
+
+if __name__ == "__main__":
+    main()
