@@ -97,8 +97,10 @@ def gumbel_softmax_straight_through(logits: torch.Tensor, g: torch.Tensor, tau: 
     """
     a_softmax = F.softmax((logits + g) / tau, dim=-1)  # (B, n)
     a_argmax = F.one_hot(a_softmax.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)  # (B, n)
-    # Value a_argmax, gradient of a_softmax: the detached difference adds no gradient.
-    return a_argmax + a_softmax - a_softmax.detach()
+    # Value a_argmax, gradient of a_softmax. The bracket is exactly 0 in value,
+    # so the value is an exact one-hot (a_argmax + a_softmax - a_softmax.detach()
+    # would round to 0.9999999 in places).
+    return a_argmax + (a_softmax - a_softmax.detach())
 
 
 # ---------------------------------------------------------------------------

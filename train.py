@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import difflib
+import importlib
 import json
 import sys
 import time
@@ -92,22 +93,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_envs(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """`num_envs` copies of env_id, stepped in one process; refuse what MGAIL here cannot handle."""
+def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env]:
+    """`num_envs` copies of env_id stepped in one process, and one more for evaluation.
+
+    Refuses, with a one-line error, what this implementation cannot handle.
+    """
+    if ":" in env_id:  # "module:EnvId-v0": import the module that registers a custom env
+        module, env_id = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            fail(f"cannot import {module!r} to register {env_id}: {e}")
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
         fail(f"unknown env id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
     # SAME_STEP: when an episode ends, step() already returns the next episode's first
     # observation, and the true last one is in info["final_obs"]. (Sync beats Async on 2 cores.)
-    envs = gym.make_vec(env_id, num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    try:
+        envs = gym.make_vec(env_id, num_envs, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    except (gym.error.Error, ImportError) as e:
+        fail(f"cannot make {env_id}: {e}")
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        fail(f"{env_id} has observations {obs_space}; only flat vector (Box) observations are supported")
+        fail(f"{env_id} has observations {obs_space}; only flat vector (Box) observations are supported: "
+             f"flatten them with a wrapper (e.g. gymnasium.wrappers.FlattenObservation)")
     if not isinstance(act_space, (gym.spaces.Discrete, gym.spaces.Box)) or (
             isinstance(act_space, gym.spaces.Box) and len(act_space.shape) != 1):
         fail(f"{env_id} has actions {act_space}; only Discrete or flat Box actions are supported")
-    return envs
+    return envs, gym.make(env_id)
 
 
 class ReplayBuffer:
@@ -146,8 +160,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)  # small nets: one thread is as fast, and never thrashes (README)
     t_start = time.time()
 
-    envs = make_envs(args.env, args.num_envs)
-    eval_env = gym.make(args.env)
+    envs, eval_env = make_envs(args.env, args.num_envs)
+    args.env = eval_env.spec.id  # without a "module:" prefix
     act_space = envs.single_action_space
     discrete = isinstance(act_space, gym.spaces.Discrete)
     obs_dim = envs.single_observation_space.shape[0]

@@ -1,0 +1,404 @@
+"""Tests: every gradient path of MGAIL checked against an independent computation.
+
+Run: python -m pytest -q     (about a minute on 2 CPU cores)
+
+1. grad_a D and grad_s D by autograd = the closed forms of Eq. 7-8, for Gaussian phi, psi.
+2. A discriminator trained on samples of those Gaussians approaches 1/(1 + phi psi).
+3. The reparameterised gradient of E[D] (Eq. 9) = the analytic gradient of an analytic E[D].
+4. Gumbel-Max samples follow pi (chi-square); straight-through is one-hot forward,
+   softmax Jacobian backward (Eq. 10-11).
+5. f_s, f_a pass gradcheck in float64; both models learn a known linear system.
+6. The Eq. 12-13 recursion = autograd through the unrolled graph = finite differences.
+7. "Value from reality": the real state's value, the model's Jacobian.
+8. The label convention D = p(pi | s, a), and the policy step lowers D.
+9. train.py end to end on a tiny budget; bad input exits with code 2 and one line.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import expert
+import train
+from discriminator import D_and_gradients, Discriminator
+from forward_model import AdvancedForwardModel, BasicForwardModel
+from mgail import Segment, policy_gradient_recursion, policy_objective_unrolled, value_from_reality
+from policy import Normalizer, Policy, gumbel_softmax_straight_through, reparameterise, sample_gumbel
+
+ROOT = Path(__file__).resolve().parent
+torch.set_num_threads(1)  # small tensors: one thread is as fast, and does not thrash on 2 cores
+
+
+def identity_normalizer(dim: int) -> Normalizer:
+    return Normalizer(np.zeros(dim), np.ones(dim))
+
+
+# ---------------------------------------------------------------------------
+# 1-2. The discriminator against analytic phi and psi
+# ---------------------------------------------------------------------------
+# Expert:  s ~ N(mE, vE),  a | s ~ N(kE s, wE)      Policy: s ~ N(mP, vP),  a | s ~ N(kP s, wP)
+G = dict(mE=0.0, vE=1.0, kE=1.0, wE=0.25, mP=0.5, vP=1.5, kP=0.5, wP=0.36)
+
+
+def log_normal(x, mean, var):
+    return -0.5 * (x - mean) ** 2 / var - 0.5 * math.log(2 * math.pi * var)
+
+
+def analytic_logit(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """l = -log(phi psi), phi = p(a|s,E)/p(a|s,pi), psi = p(s|E)/p(s|pi)."""
+    s, a = s[:, 0], a[:, 0]
+    log_phi = log_normal(a, G["kE"] * s, G["wE"]) - log_normal(a, G["kP"] * s, G["wP"])
+    log_psi = log_normal(s, G["mE"], G["vE"]) - log_normal(s, G["mP"], G["vP"])
+    return -(log_phi + log_psi)
+
+
+def test_1_D_gradients_equal_closed_forms_of_eq_7_8():
+    rng = np.random.default_rng(0)
+    s, a = rng.normal(size=200), rng.normal(size=200)
+    D, D_s, D_a = D_and_gradients(analytic_logit, torch.tensor(s)[:, None], torch.tensor(a)[:, None])
+    # Independent, by hand in numpy: phi, psi and their derivatives for the Gaussians above.
+    phi = np.exp(log_normal(a, G["kE"] * s, G["wE"]) - log_normal(a, G["kP"] * s, G["wP"]))
+    psi = np.exp(log_normal(s, G["mE"], G["vE"]) - log_normal(s, G["mP"], G["vP"]))
+    phi_a = phi * (-(a - G["kE"] * s) / G["wE"] + (a - G["kP"] * s) / G["wP"])
+    phi_s = phi * (G["kE"] * (a - G["kE"] * s) / G["wE"] - G["kP"] * (a - G["kP"] * s) / G["wP"])
+    psi_s = psi * (-(s - G["mE"]) / G["vE"] + (s - G["mP"]) / G["vP"])
+    np.testing.assert_allclose(D.numpy(), 1 / (1 + phi * psi), rtol=1e-10)  # Eq. 6
+    np.testing.assert_allclose(D_a[:, 0].numpy(), -phi_a * psi / (1 + phi * psi) ** 2, rtol=1e-8, atol=1e-12)  # Eq. 7
+    np.testing.assert_allclose(D_s[:, 0].numpy(), -(phi_s * psi + phi * psi_s) / (1 + phi * psi) ** 2,
+                               rtol=1e-8, atol=1e-12)  # Eq. 8
+
+
+def test_2_trained_discriminator_approaches_bayes_optimal_D():
+    torch.manual_seed(0)
+
+    def sample(prefix, n):
+        s = G["m" + prefix] + math.sqrt(G["v" + prefix]) * torch.randn(n, 1)
+        return s, G["k" + prefix] * s + math.sqrt(G["w" + prefix]) * torch.randn(n, 1)
+
+    D = Discriminator(1, 1, identity_normalizer(1), hidden=64)
+    opt = torch.optim.Adam(D.parameters(), lr=3e-3)
+    for _ in range(1500):
+        loss, _ = D.loss(*sample("P", 256), *sample("E", 256))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    s, a = torch.cat([sample("P", 2000)[0], sample("E", 2000)[0]]), torch.cat([sample("P", 2000)[1], sample("E", 2000)[1]])
+    with torch.no_grad():
+        err = (D(s, a) - torch.sigmoid(analytic_logit(s.double(), a.double())).float()).abs()
+    assert err.mean() < 0.05, f"mean |D - 1/(1+phi psi)| = {err.mean():.3f}"
+
+
+# ---------------------------------------------------------------------------
+# 3-4. Stochastic units
+# ---------------------------------------------------------------------------
+
+def test_3_reparameterised_gradient_matches_closed_form():
+    # D(a) = exp(-(a - c)^2 / 2w^2) in (0, 1]; for a ~ N(mu, sigma^2):
+    # E[D] = w / sqrt(w^2 + sigma^2) * exp(-(mu - c)^2 / 2(w^2 + sigma^2)).
+    c, w = 0.3, 0.8
+    mu = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+    log_sigma = torch.tensor([-0.2], dtype=torch.float64, requires_grad=True)
+    xi = torch.randn(400_000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = reparameterise(mu, log_sigma, xi)  # Eq. 9
+    mc = torch.autograd.grad(torch.exp(-(a - c) ** 2 / (2 * w ** 2)).mean(), (mu, log_sigma))
+    var = w ** 2 + torch.exp(2 * log_sigma)
+    exact = torch.autograd.grad((w / var.sqrt() * torch.exp(-(mu - c) ** 2 / (2 * var))).sum(), (mu, log_sigma))
+    for g_mc, g_exact in zip(mc, exact):
+        assert torch.allclose(g_mc, g_exact, rtol=0.02, atol=1e-3), (g_mc, g_exact)
+
+
+def test_4a_gumbel_max_samples_follow_pi():
+    logits = torch.tensor([0.5, -1.0, 1.5, 0.0])
+    n = 200_000
+    g = sample_gumbel((n, 4), torch.Generator().manual_seed(0))
+    counts = torch.bincount((logits + g).argmax(-1), minlength=4).double()  # Eq. 10
+    expected = n * torch.softmax(logits, -1).double()
+    chi2 = ((counts - expected) ** 2 / expected).sum().item()
+    assert chi2 < 16.27, f"chi-square {chi2:.1f} with 3 dof (p < 0.001)"
+
+
+def test_4b_straight_through_is_one_hot_forward_softmax_jacobian_backward():
+    torch.manual_seed(0)
+    tau = 0.7
+    logits = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    g = sample_gumbel((5, 3)).double()
+    a = gumbel_softmax_straight_through(logits, g, tau)
+    assert torch.equal(a.detach(), torch.nn.functional.one_hot((logits + g).argmax(-1), 3).double())
+    v = torch.randn(5, 3, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((a * v).sum(), logits)
+    # Eq. 11's Jacobian in closed form: d softmax(z/tau)/dz = (diag(p) - p p^T) / tau.
+    p = torch.softmax((logits.detach() + g) / tau, -1)
+    jac = (torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)) / tau  # (5, 3, 3), symmetric
+    torch.testing.assert_close(grad, (jac @ v.unsqueeze(-1)).squeeze(-1))
+
+
+# ---------------------------------------------------------------------------
+# 5. Forward models
+# ---------------------------------------------------------------------------
+
+def make_models(obs_dim: int, act_dim: int):
+    norm = identity_normalizer(obs_dim)
+    return [BasicForwardModel(obs_dim, act_dim, norm, np.ones(obs_dim), hidden=32),
+            AdvancedForwardModel(obs_dim, act_dim, norm, np.ones(obs_dim), hidden=32, history_len=3)]
+
+
+def test_5a_forward_model_jacobians_pass_gradcheck():
+    torch.manual_seed(0)
+    for f in make_models(3, 2):
+        f = f.double()
+        s, a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True), torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+        ctx = torch.randn(4, f.history_len - 1, 3, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda s, a, c: f(s, a, c), (s, a, ctx))
+
+
+def test_5b_forward_models_learn_a_linear_system():
+    torch.manual_seed(0)
+    A = torch.tensor([[1.0, 0.1], [-0.2, 0.95]])
+    Bm = torch.tensor([[0.0], [0.3]])
+    for f in make_models(2, 1):
+        opt = torch.optim.Adam(f.parameters(), lr=2e-3)
+        for _ in range(1500):
+            s, a = torch.randn(128, 2), torch.rand(128, 1) * 2 - 1
+            # Past states that carry no information about s': the model must learn to ignore them.
+            ctx = torch.randn(128, f.history_len - 1, 2)
+            loss = f.loss(s, a, ctx, s @ A.T + a @ Bm.T)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        s, a = torch.randn(256, 2, requires_grad=True), (torch.rand(256, 1) * 2 - 1).requires_grad_(True)
+        pred = f(s, a, torch.randn(256, f.history_len - 1, 2))
+        assert ((pred - (s @ A.T + a @ Bm.T)) ** 2).mean() < 1e-3, type(f).__name__
+        # The Jacobians the recursion uses: f_s ~ A and f_a ~ B.
+        f_s = torch.stack([torch.autograd.grad(pred[:, i].sum(), s, retain_graph=True)[0].mean(0) for i in range(2)])
+        f_a = torch.stack([torch.autograd.grad(pred[:, i].sum(), a, retain_graph=True)[0].mean(0) for i in range(2)])
+        assert torch.allclose(f_s, A, atol=0.05) and torch.allclose(f_a, Bm, atol=0.05), (type(f).__name__, f_s, f_a)
+
+
+# ---------------------------------------------------------------------------
+# 6-7. The policy gradient of Eq. 12-13
+# ---------------------------------------------------------------------------
+
+def small_setup(discrete: bool, model: str = "basic", T: int = 6, B: int = 3):
+    """A float64 policy, model and cost; reality is the model itself plus a reset at t = 2 in row 0."""
+    torch.manual_seed(1)
+    obs_dim, act_dim = 3, 2
+    norm = identity_normalizer(obs_dim)
+    policy = Policy(obs_dim, act_dim, discrete, norm, hidden=16).double()
+    f = (BasicForwardModel(obs_dim, act_dim, norm, np.full(obs_dim, 0.3), hidden=16) if model == "basic" else
+         AdvancedForwardModel(obs_dim, act_dim, norm, np.full(obs_dim, 0.3), hidden=16, history_len=3)).double()
+    D = Discriminator(obs_dim, act_dim, norm, hidden=16).double()
+    s0 = torch.randn(B, obs_dim, dtype=torch.float64)
+    xi = torch.stack([policy.sample_xi(B) for _ in range(T)]).double()
+    ctx = torch.randn(T, B, f.history_len - 1, obs_dim, dtype=torch.float64)
+    done = torch.zeros(T, B, dtype=torch.bool)
+    done[2, 0] = True
+    reset_state = torch.randn(obs_dim, dtype=torch.float64)
+
+    def rollout_J(s0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """J(theta) by simulating the model as the real environment; also the states visited."""
+        s, J, states = s0, 0.0, []
+        for t in range(T):
+            states.append(s)
+            a = policy(s, xi[t])
+            J = J + 0.9 ** t * D.policy_cost(s, a)
+            s = f(s, a, ctx[t])
+            s = torch.where(done[t].unsqueeze(-1), reset_state.expand_as(s), s)
+        return J.mean(), torch.stack(states)
+
+    with torch.no_grad():
+        _, states = rollout_J(s0)
+    return policy, f, D, Segment(states, xi, ctx, done), rollout_J
+
+
+@pytest.mark.parametrize("discrete,model", [(False, "basic"), (False, "advanced"), (True, "basic"), (True, "advanced")])
+def test_6a_recursion_equals_autograd_through_unrolled_graph(discrete, model):
+    policy, f, D, seg, _ = small_setup(discrete, model)
+    J_theta, J_s0 = policy_gradient_recursion(policy, f, D.policy_cost, seg, gamma=0.9)
+    s0 = seg.s[0].clone().requires_grad_(True)
+    seg_s0 = Segment(torch.cat([s0.unsqueeze(0), seg.s[1:]]), seg.xi, seg.context, seg.done)
+    J = policy_objective_unrolled(policy, f, D.policy_cost, seg_s0, gamma=0.9)
+    grads = torch.autograd.grad(J, [s0] + list(policy.parameters()))
+    torch.testing.assert_close(J_s0, grads[0])
+    for g_rec, g_auto in zip(J_theta, grads[1:]):
+        torch.testing.assert_close(g_rec, g_auto)
+    assert sum(g.abs().sum() for g in J_theta) > 0
+
+
+def test_6b_recursion_equals_finite_differences_of_J():
+    # Continuous actions and the basic model, so J(theta) is smooth and the model's
+    # input is s_t alone: when reality IS the model, Eq. 12-13 give the exact gradient.
+    policy, f, D, seg, rollout_J = small_setup(discrete=False, model="basic")
+    J_theta, J_s0 = policy_gradient_recursion(policy, f, D.policy_cost, seg, gamma=0.9)
+    params = list(policy.parameters())
+    eps = 1e-6
+    for k in range(3):  # directional derivatives along random directions v
+        v = [torch.randn_like(p) for p in params]
+        with torch.no_grad():
+            for p, vp in zip(params, v):
+                p += eps * vp
+            J_plus = rollout_J(seg.s[0])[0]
+            for p, vp in zip(params, v):
+                p -= 2 * eps * vp
+            J_minus = rollout_J(seg.s[0])[0]
+            for p, vp in zip(params, v):
+                p += eps * vp
+        fd = (J_plus - J_minus) / (2 * eps)
+        analytic = sum((g * vp).sum() for g, vp in zip(J_theta, v))
+        assert abs(fd - analytic) < 1e-6 * max(1.0, abs(fd)), (fd, analytic)
+    # And Eq. 12 at t = 0: dJ/ds_0 against finite differences, coordinate by coordinate.
+    for b, i in [(0, 0), (1, 2), (2, 1)]:
+        e = torch.zeros_like(seg.s[0])
+        e[b, i] = eps
+        with torch.no_grad():
+            fd = (rollout_J(seg.s[0] + e)[0] - rollout_J(seg.s[0] - e)[0]) / (2 * eps)
+        assert abs(fd - J_s0[b, i]) < 1e-6, (fd, J_s0[b, i])
+
+
+def test_7_value_from_reality_has_real_value_and_model_gradient():
+    torch.manual_seed(0)
+    f = make_models(3, 2)[0].double()
+    s, a = torch.randn(1, 3, dtype=torch.float64), torch.randn(1, 2, dtype=torch.float64)
+    s_real = torch.randn(1, 3, dtype=torch.float64)
+    ctx = torch.zeros(1, 0, 3, dtype=torch.float64)
+    out = value_from_reality(f(s, a, ctx), s_real)
+    assert torch.equal(out, s_real + (f(s, a, ctx) - f(s, a, ctx)))  # value: the real state
+    torch.testing.assert_close(out, s_real)
+    jac_mixed = torch.autograd.functional.jacobian(lambda s, a: value_from_reality(f(s, a, ctx), s_real), (s, a))
+    jac_model = torch.autograd.functional.jacobian(lambda s, a: f(s, a, ctx), (s, a))
+    for jm, jf in zip(jac_mixed, jac_model):
+        torch.testing.assert_close(jm, jf)  # gradient: the model's
+    assert jac_model[0].abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------
+# 8. The convention D = p(pi | s, a), and the direction of the policy step
+# ---------------------------------------------------------------------------
+
+def test_8_label_convention_D_is_probability_of_policy_and_policy_lowers_it():
+    torch.manual_seed(0)
+    norm = identity_normalizer(1)
+    D = Discriminator(1, 1, norm, hidden=32)
+    opt = torch.optim.Adam(D.parameters(), lr=3e-3)
+    s = torch.randn(256, 1)
+    a_pi, a_exp = torch.full((256, 1), 0.5), torch.full((256, 1), -0.5)  # policy pushes +0.5, expert -0.5
+    for _ in range(300):
+        loss, _ = D.loss(s, a_pi, s, a_exp)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert D(s, a_pi).mean() > 0.9 and D(s, a_exp).mean() < 0.1  # D = p(pi | s, a)
+        torch.testing.assert_close(D.phi_psi(s, a_exp), (1 - D(s, a_exp)) / D(s, a_exp), rtol=1e-4, atol=1e-4)
+        assert D.policy_cost(s, a_pi).mean() > D.policy_cost(s, a_exp).mean()
+    # A few policy steps on J(theta) move the policy's actions toward the expert's.
+    policy = Policy(1, 1, False, norm, hidden=16)
+    f = BasicForwardModel(1, 1, norm, np.ones(1), hidden=16)
+    opt_pi = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    seg = Segment(s.view(4, 64, 1), torch.zeros(4, 64, 1), torch.zeros(4, 64, 0, 1), torch.zeros(4, 64, dtype=torch.bool))
+    before = policy.mode(s).mean().item()
+    for _ in range(20):
+        J = policy_objective_unrolled(policy, f, D.policy_cost, seg, gamma=0.99)
+        opt_pi.zero_grad()
+        J.backward()
+        opt_pi.step()
+    assert policy.mode(s).mean().item() < before - 0.1
+
+
+# ---------------------------------------------------------------------------
+# 9. train.py end to end, and its errors on bad input
+# ---------------------------------------------------------------------------
+
+def test_9_smoke_run_writes_results(tmp_path):
+    results = train.main(["--env", "CartPole-v1", "--env-steps", "512", "--eval-every", "256",
+                          "--eval-episodes", "2", "--final-episodes", "2", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == results
+    for key in ("env", "seed", "env_steps", "wall_seconds", "eval_return_mean", "eval_return_std",
+                "eval_episodes", "expert_return_mean", "num_demos", "steps_to_95"):
+        assert key in saved, key
+    assert saved["env_steps"] >= 512 and saved["expert_return_mean"] == 500.0
+    rows = (tmp_path / "progress.csv").read_text().splitlines()
+    assert rows[0].startswith("env_steps,") and len(rows) >= 3
+
+
+def run_train(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def write_demos(path: Path, **overrides) -> Path:
+    env = gym.make("CartPole-v1")
+    demos = expert.rollout(expert.cartpole_controller, env, 1, seed=0)
+    demos.update(overrides)
+    np.savez(path, **demos)
+    return path
+
+
+# Envs this project must refuse, registered by a module passed as --env module:EnvId.
+ODD_ENVS = """
+import gymnasium as gym, numpy as np
+class Odd(gym.Env):
+    def __init__(self, obs, act):
+        self.observation_space, self.action_space = obs, act
+    def reset(self, seed=None, options=None):
+        return self.observation_space.sample(), {}
+    def step(self, a):
+        return self.observation_space.sample(), 0.0, False, False, {}
+box = gym.spaces.Box(-1, 1, (3,))
+gym.register("Image-v0", lambda: Odd(gym.spaces.Box(0, 255, (8, 8, 3), np.uint8), gym.spaces.Discrete(2)))
+gym.register("DictObs-v0", lambda: Odd(gym.spaces.Dict({"x": box}), gym.spaces.Discrete(2)))
+gym.register("TupleAct-v0", lambda: Odd(box, gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))))
+gym.register("MultiDiscrete-v0", lambda: Odd(box, gym.spaces.MultiDiscrete([2, 3])))
+"""
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("unknown_env", "did you mean CartPole-v1"),
+    ("image_obs", "only flat vector"),
+    ("dict_obs", "only flat vector"),
+    ("tuple_act", "only Discrete or flat Box"),
+    ("multidiscrete_act", "only Discrete or flat Box"),
+    ("zero_budget", "--env-steps must be positive"),
+    ("negative_demos", "--num-demos must be positive"),
+    ("wrong_env_demos", "has observations of shape (3,)"),
+    ("empty_demos", "is empty"),
+    ("nan_demos", "non-finite"),
+    ("unwritable_out", "cannot write to --out"),
+])
+def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
+    (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
+    good = expert.rollout(expert.cartpole_controller, gym.make("CartPole-v1"), 1, seed=0)
+
+    def demos_file(name: str, **overrides) -> str:
+        np.savez(tmp_path / name, **{**good, **overrides})
+        return str(tmp_path / name)
+
+    args = {
+        "unknown_env": ["--env", "CartPole-v2"],
+        "image_obs": ["--env", "odd_envs:Image-v0"],
+        "dict_obs": ["--env", "odd_envs:DictObs-v0"],
+        "tuple_act": ["--env", "odd_envs:TupleAct-v0"],
+        "multidiscrete_act": ["--env", "odd_envs:MultiDiscrete-v0"],
+        "zero_budget": ["--env-steps", "0"],
+        "negative_demos": ["--num-demos", "-3"],
+        "wrong_env_demos": ["--demos", demos_file("w.npz", observations=np.zeros((5, 3), np.float32))],
+        "empty_demos": ["--demos", demos_file("e.npz", **{k: v[:0] for k, v in good.items()})],
+        "nan_demos": ["--demos", demos_file("n.npz", observations=good["observations"] * np.nan)],
+        "unwritable_out": ["--out", "/proc/mgail-cannot-write-here"],
+    }[case]
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], proc.stderr
