@@ -49,8 +49,9 @@ from policy import Normalizer, Policy, from_env, to_env
 #   tau:        Gumbel-Softmax temperature (Eq. 11); 1 is the usual start.
 #   model_updates, disc_updates: gradient steps on f and on D per iteration.
 DEFAULTS = {
-    "CartPole-v1": dict(env_steps=30_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=1.0,
-                        hidden=64, model="advanced", model_updates=20, disc_updates=5, eval_every=2_000),
+    # CartPole: small nets suffice; one demonstration (500 pairs) is enough.
+    "CartPole-v1": dict(env_steps=30_000, num_demos=1, num_envs=8, unroll=32, gamma=0.99, tau=1.0,
+                        hidden=64, model="advanced", model_updates=20, disc_updates=5, eval_every=1_024),
 }
 FALLBACK = dict(env_steps=1_000_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=1.0,
                 hidden=256, model="advanced", model_updates=20, disc_updates=5, eval_every=10_000)
@@ -127,15 +128,15 @@ def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env
 class ReplayBuffer:
     """The buffer B of Algorithm 1: real transitions (s, a, s', context), newest overwriting oldest."""
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, context_len: int):
-        self.s = torch.zeros(capacity, obs_dim)
-        self.a = torch.zeros(capacity, act_dim)
-        self.s_next = torch.zeros(capacity, obs_dim)
-        self.context = torch.zeros(capacity, context_len, obs_dim)
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, context_len: int, device: torch.device):
+        self.s = torch.zeros(capacity, obs_dim, device=device)
+        self.a = torch.zeros(capacity, act_dim, device=device)
+        self.s_next = torch.zeros(capacity, obs_dim, device=device)
+        self.context = torch.zeros(capacity, context_len, obs_dim, device=device)
         self.capacity, self.size, self.pos = capacity, 0, 0
 
     def add(self, s, a, s_next, context) -> None:
-        idx = (self.pos + torch.arange(len(s))) % self.capacity
+        idx = (self.pos + torch.arange(len(s), device=self.s.device)) % self.capacity
         self.s[idx], self.a[idx], self.s_next[idx], self.context[idx] = s, a, s_next, context
         self.pos = (self.pos + len(s)) % self.capacity
         self.size = min(self.size + len(s), self.capacity)
@@ -143,7 +144,7 @@ class ReplayBuffer:
     def sample(self, batch: int, recent: int | None = None) -> tuple[torch.Tensor, ...]:
         """A random batch, from the `recent` newest transitions if given (D sees the current policy)."""
         n = min(self.size, recent or self.size)
-        idx = (self.pos - 1 - torch.randint(0, n, (batch,))) % self.capacity
+        idx = (self.pos - 1 - torch.randint(0, n, (batch,), device=self.s.device)) % self.capacity
         return self.s[idx], self.a[idx], self.s_next[idx], self.context[idx]
 
 
@@ -158,6 +159,12 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(1)  # small nets: one thread is as fast, and never thrashes (README)
+    try:
+        device = torch.device(args.device)
+        torch.zeros(1, device=device)
+    except (RuntimeError, AssertionError) as e:
+        fail(f"--device {args.device} is not usable here ({str(e).splitlines()[0]}); use --device cpu")
+    tensor = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
     t_start = time.time()
 
     envs, eval_env = make_envs(args.env, args.num_envs)
@@ -173,8 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
         demos = expert.load_demos(demo_path, eval_env)
     except expert.DemoError as e:
         fail(str(e))
-    s_exp = torch.as_tensor(demos["observations"])
-    a_exp = torch.as_tensor(from_env(demos["actions"], act_space))
+    s_exp = tensor(demos["observations"])
+    a_exp = tensor(from_env(demos["actions"], act_space))
     expert_return = float(demos["episode_returns"].mean())
     print(f"{args.env}: {len(demos['episode_returns'])} expert trajectories, {len(s_exp)} pairs, "
           f"expert return {expert_return:.1f} +- {demos['episode_returns'].std():.1f}", flush=True)
@@ -190,20 +197,25 @@ def main(argv: list[str] | None = None) -> dict:
     opt_pi = torch.optim.Adam(policy.parameters(), lr=1e-3)
     opt_D = torch.optim.Adam(D.parameters(), lr=1e-3)
     opt_f = torch.optim.Adam(f.parameters(), lr=1e-3)
-    buffer = ReplayBuffer(200_000, obs_dim, act_dim, f.history_len - 1)
+    policy.to(device), D.to(device), f.to(device)
+    buffer = ReplayBuffer(200_000, obs_dim, act_dim, f.history_len - 1, device)
 
     B, T = args.num_envs, args.unroll
-    obs = torch.as_tensor(envs.reset(seed=args.seed)[0], dtype=torch.float32)  # (B, obs_dim)
+    obs = tensor(envs.reset(seed=args.seed)[0])  # (B, obs_dim)
     context = obs.unsqueeze(1).repeat(1, f.history_len - 1, 1)  # (B, H-1, obs_dim)
     ep_return, train_returns = np.zeros(B), []
     env_steps, iteration, next_eval, last_print = 0, 0, 0, 0.0
     stats: dict[str, float] = {}
     history: list[dict] = []
     csv_file = open(args.out / "progress.csv", "w", newline="")
-    log = None
+    # What tells whether learning works: the return, D's accuracy on each class
+    # (both drift toward 0.5 as pi imitates), f's one-step error, pi's entropy.
+    log = csv.DictWriter(csv_file, ["env_steps", "wall_seconds", "eval_return_mean", "eval_return_std",
+                                    "train_return", "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J"])
+    log.writeheader()
 
     def evaluate(episodes: int, seed: int) -> tuple[float, float]:
-        act = lambda o: to_env(policy.mode(torch.as_tensor(o, dtype=torch.float32)), act_space)
+        act = lambda o: to_env(policy.mode(tensor(o)), act_space)
         return expert.evaluate(act, eval_env, episodes, seed)
 
     while True:
@@ -214,10 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "eval_return_mean": ret_mean, "eval_return_std": ret_std,
                    "train_return": float(np.mean(train_returns[-20:])) if train_returns else float("nan"), **stats}
             history.append(row)
-            if log is None:
-                log = csv.DictWriter(csv_file, fieldnames=list(row))
-                log.writeheader()
-            log.writerow({k: row.get(k) for k in log.fieldnames})
+            log.writerow(row)
             csv_file.flush()
             next_eval += args.eval_every
             if time.time() - last_print > 3 or env_steps >= args.env_steps:
@@ -232,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         # --- Algorithm 1: act in the real env with a = pi(s, xi; theta), keep xi.
         seg_s, seg_xi, seg_ctx, seg_done = [], [], [], []
         for t in range(T):
-            xi = policy.sample_xi(B)  # (B, act_dim)
+            xi = policy.sample_xi(B).to(device)  # (B, act_dim)
             with torch.no_grad():
                 a = policy(obs, xi)  # (B, act_dim): one-hot or in [-1, 1]
             next_obs, reward, term, trunc, info = envs.step(to_env(a, act_space))
@@ -241,13 +250,14 @@ def main(argv: list[str] | None = None) -> dict:
             for i in np.flatnonzero(done):
                 s_next[i] = info["final_obs"][i]
             # ... and push (s, a, s') into the buffer B.
-            buffer.add(obs, a, torch.as_tensor(s_next, dtype=torch.float32), context)
-            seg_s.append(obs), seg_xi.append(xi), seg_ctx.append(context), seg_done.append(torch.as_tensor(done))
+            buffer.add(obs, a, tensor(s_next), context)
+            done = torch.as_tensor(done, device=device)
+            seg_s.append(obs), seg_xi.append(xi), seg_ctx.append(context), seg_done.append(done)
             ep_return += reward
-            for i in np.flatnonzero(done):
+            for i in np.flatnonzero(done.cpu().numpy()):
                 train_returns.append(ep_return[i])
                 ep_return[i] = 0.0
-            obs_new = torch.as_tensor(next_obs, dtype=torch.float32)
+            obs_new = tensor(next_obs)
             if context.shape[1] > 0:  # slide the window of past states; restart it at a new episode
                 context = torch.cat([context[:, 1:], obs.unsqueeze(1)], dim=1)
                 context[done] = obs_new[done].unsqueeze(1)
@@ -267,7 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
         # --- Algorithm 1: train D on B (recent policy pairs) against expert pairs.
         for _ in range(args.disc_updates):
             s_pi, a_pi, _, _ = buffer.sample(128, recent=4 * B * T)
-            idx = torch.randint(0, len(s_exp), (128,))
+            idx = torch.randint(0, len(s_exp), (128,), device=device)
             loss_D, d_stats = D.loss(s_pi, a_pi, s_exp[idx], a_exp[idx])
             opt_D.zero_grad()
             loss_D.backward()
