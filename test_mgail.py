@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -402,3 +404,78 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# 10. A run you can trust: determinism, resume after a kill, NaN detection
+# ---------------------------------------------------------------------------
+TINY = ["--env", "CartPole-v1", "--env-steps", "1536", "--eval-every", "512", "--eval-episodes", "2",
+        "--final-episodes", "2"]
+
+
+def test_10a_same_seed_gives_same_numbers(tmp_path):
+    a = train.main(TINY + ["--out", str(tmp_path / "a")])
+    b = train.main(TINY + ["--out", str(tmp_path / "b")])
+    a.pop("wall_seconds"), b.pop("wall_seconds")
+    assert a == b
+    strip = lambda p: [line.split(",", 2)[::2] for line in p.read_text().splitlines()]  # drop wall time
+    assert strip(tmp_path / "a" / "progress.csv") == strip(tmp_path / "b" / "progress.csv")
+
+
+def test_10b_killed_run_resumes_without_losing_progress(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "train.py"), "--env", "CartPole-v1", "--env-steps", "12000",
+           "--eval-every", "512", "--eval-episodes", "2", "--final-episodes", "2", "--checkpoint-minutes", "0",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):  # wait for a checkpoint, then kill without warning
+        if (out / "checkpoint.pt").exists():
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait()
+    killed_at = torch.load(out / "checkpoint.pt", weights_only=False)["run"]["env_steps"]
+    assert 0 < killed_at < 12000
+    resumed = subprocess.run([sys.executable, str(ROOT / "train.py"), "--resume", str(out)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["finished"] and results["env_steps"] == 12032  # 47 iterations of 8 x 32 steps
+    steps = [int(line.split(",")[0]) for line in (out / "progress.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 12032  # no row lost or repeated
+    assert all(b - a <= 768 for a, b in zip(steps, steps[1:]))  # one evaluation every 512 steps (+ an iteration)
+
+
+def test_10c_sigterm_saves_and_exits_cleanly(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *TINY[:2], "--env-steps", "100000",
+                             "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):
+        if (out / "progress.csv").exists() and len((out / "progress.csv").read_text().splitlines()) > 2:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "stopped by SIGTERM" in stdout and "--resume" in stdout
+    results = json.loads((out / "results.json").read_text())
+    assert not results["finished"] and results["env_steps"] > 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["run"]["env_steps"] == results["env_steps"]
+
+
+def test_10d_nan_stops_the_run_and_names_the_component(tmp_path, monkeypatch, capsys):
+    real_loss = Discriminator.loss
+    calls = {"n": 0}
+
+    def poisoned(self, *args):
+        calls["n"] += 1
+        loss, stats = real_loss(self, *args)
+        return (loss * float("nan") if calls["n"] > 12 else loss), stats
+
+    monkeypatch.setattr(Discriminator, "loss", poisoned)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(TINY + ["--out", str(tmp_path)])
+    assert exit_info.value.code == 3
+    err = capsys.readouterr().err
+    assert "discriminator" in err and "iteration 3" in err

@@ -25,6 +25,7 @@ import csv
 import difflib
 import importlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
     p.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
+    p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
+    p.add_argument("--checkpoint-minutes", type=float, default=2.0, help="minutes between checkpoints")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation")
     p.add_argument("--final-episodes", type=int, default=20, help="episodes of the final evaluation")
     args = p.parse_args(argv)
@@ -141,6 +144,16 @@ class ReplayBuffer:
         self.pos = (self.pos + len(s)) % self.capacity
         self.size = min(self.size + len(s), self.capacity)
 
+    def state_dict(self) -> dict:
+        n = self.size  # only the filled part; after wrap-around that is all of it
+        return {"s": self.s[:n].clone(), "a": self.a[:n].clone(), "s_next": self.s_next[:n].clone(),
+                "context": self.context[:n].clone(), "size": self.size, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        n = state["size"]
+        self.s[:n], self.a[:n], self.s_next[:n], self.context[:n] = state["s"], state["a"], state["s_next"], state["context"]
+        self.size, self.pos = n, state["pos"]
+
     def sample(self, batch: int, recent: int | None = None) -> tuple[torch.Tensor, ...]:
         """A random batch, from the `recent` newest transitions if given (D sees the current policy)."""
         n = min(self.size, recent or self.size)
@@ -150,6 +163,13 @@ class ReplayBuffer:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    ckpt = None
+    if args.resume:  # continue an interrupted run with its own arguments
+        try:
+            ckpt = torch.load(Path(args.resume) / "checkpoint.pt", weights_only=False)
+        except FileNotFoundError:
+            fail(f"no checkpoint.pt in {args.resume}: was it written by train.py?")
+        args = argparse.Namespace(**{**ckpt["args"], "out": Path(args.resume), "resume": args.resume})
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "progress.csv").touch()
@@ -189,54 +209,92 @@ def main(argv: list[str] | None = None) -> dict:
     # --- The three networks. States are normalised with the expert data's statistics.
     normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0))
     delta_std = (demos["next_observations"] - demos["observations"]).std(0)
-    policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args.hidden, tau=args.tau)
-    D = Discriminator(obs_dim, act_dim, normalizer, hidden=args.hidden)
-    f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden)
-    # Learning rates: Adam's usual 1e-3 for D and f; the policy a little slower,
-    # as a GAN's generator usually is (the authors used 1e-4 with 7x gradient accumulation).
+    policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args.hidden, tau=args.tau).to(device)
+    D = Discriminator(obs_dim, act_dim, normalizer, hidden=args.hidden).to(device)
+    f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden).to(device)
+    # Learning rates: Adam's usual 1e-3 for all three (the authors used 1e-4 for
+    # the policy, with gradients accumulated over 7 trajectories of 10 steps).
     opt_pi = torch.optim.Adam(policy.parameters(), lr=1e-3)
     opt_D = torch.optim.Adam(D.parameters(), lr=1e-3)
     opt_f = torch.optim.Adam(f.parameters(), lr=1e-3)
-    policy.to(device), D.to(device), f.to(device)
     buffer = ReplayBuffer(200_000, obs_dim, act_dim, f.history_len - 1, device)
+    modules = {"policy": policy, "D": D, "f": f, "opt_pi": opt_pi, "opt_D": opt_D, "opt_f": opt_f}
+    # The loop's own state: everything a checkpoint needs beyond the networks and the buffer.
+    run = {"env_steps": 0, "iteration": 0, "next_eval": 0, "wall_before": 0.0, "history": [],
+           "train_returns": [], "stats": {}}
+    if ckpt is not None:
+        for name, m in modules.items():
+            m.load_state_dict(ckpt[name])
+        buffer.load_state_dict(ckpt["buffer"])
+        run = ckpt["run"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        np.random.set_state(ckpt["numpy_rng"])
+        print(f"resumed {args.out} at {run['env_steps']} env steps", flush=True)
 
-    B, T = args.num_envs, args.unroll
-    obs = tensor(envs.reset(seed=args.seed)[0])  # (B, obs_dim)
-    context = obs.unsqueeze(1).repeat(1, f.history_len - 1, 1)  # (B, H-1, obs_dim)
-    ep_return, train_returns = np.zeros(B), []
-    env_steps, iteration, next_eval, last_print = 0, 0, 0, 0.0
-    stats: dict[str, float] = {}
-    history: list[dict] = []
-    csv_file = open(args.out / "progress.csv", "w", newline="")
-    # What tells whether learning works: the return, D's accuracy on each class
-    # (both drift toward 0.5 as pi imitates), f's one-step error, pi's entropy.
-    log = csv.DictWriter(csv_file, ["env_steps", "wall_seconds", "eval_return_mean", "eval_return_std",
-                                    "train_return", "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J"])
-    log.writeheader()
+    def save_checkpoint() -> None:
+        """Everything needed to continue, written atomically (temporary file, then rename)."""
+        state = {name: m.state_dict() for name, m in modules.items()}
+        state.update(args={**vars(args), "resume": None}, buffer=buffer.state_dict(),
+                     run={**run, "wall_before": wall()}, torch_rng=torch.get_rng_state(),
+                     numpy_rng=np.random.get_state())
+        expert._atomic_save(state, args.out / "checkpoint.pt")
+
+    def wall() -> float:
+        return run["wall_before"] + time.time() - t_start
 
     def evaluate(episodes: int, seed: int) -> tuple[float, float]:
         act = lambda o: to_env(policy.mode(tensor(o)), act_space)
         return expert.evaluate(act, eval_env, episodes, seed)
 
+    # Ctrl-C and SIGTERM finish the current iteration, then save and stop cleanly.
+    stop = {"signal": None}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _: stop.update(signal=signal.Signals(signum).name))
+
+    B, T = args.num_envs, args.unroll
+    # On resume, the interrupted episodes are not continued: the envs restart from
+    # a seed that depends on the step count (the env-step count itself is exact).
+    obs = tensor(envs.reset(seed=args.seed + run["env_steps"])[0])  # (B, obs_dim)
+    context = obs.unsqueeze(1).repeat(1, f.history_len - 1, 1)  # (B, H-1, obs_dim)
+    ep_return = np.zeros(B)
+    # What tells whether learning works: the return, D's accuracy on each class
+    # (both drift toward 0.5 as pi imitates), f's one-step error, pi's entropy.
+    csv_file = open(args.out / "progress.csv", "w", newline="")
+    log = csv.DictWriter(csv_file, ["env_steps", "wall_seconds", "eval_return_mean", "eval_return_std",
+                                    "train_return", "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J"])
+    log.writeheader()
+    log.writerows(run["history"])  # rows up to the checkpoint; later ones are redone
+    tensorboard = make_tensorboard(args.out)
+    last_print, last_checkpoint = 0.0, time.time()
+
     while True:
+        env_steps, stats = run["env_steps"], run["stats"]
         # --- Evaluation and logging (the deterministic policy, its own env).
-        if env_steps >= next_eval:
+        if env_steps >= run["next_eval"] or env_steps >= args.env_steps:  # and always at the end
             ret_mean, ret_std = evaluate(args.eval_episodes, seed=10_000 * args.seed + env_steps)
-            row = {"env_steps": env_steps, "wall_seconds": round(time.time() - t_start, 1),
+            row = {"env_steps": env_steps, "wall_seconds": round(wall(), 1),
                    "eval_return_mean": ret_mean, "eval_return_std": ret_std,
-                   "train_return": float(np.mean(train_returns[-20:])) if train_returns else float("nan"), **stats}
-            history.append(row)
+                   "train_return": float(np.mean(run["train_returns"][-20:])) if run["train_returns"] else None,
+                   **stats}
+            run["history"].append(row)
             log.writerow(row)
             csv_file.flush()
-            next_eval += args.eval_every
+            if tensorboard:
+                for k, v in row.items():
+                    if k != "env_steps" and v is not None:
+                        tensorboard.add_scalar(k, v, env_steps)
+            run["next_eval"] += args.eval_every
             if time.time() - last_print > 3 or env_steps >= args.env_steps:
                 last_print = time.time()
                 print(f"steps {env_steps:>7d} | eval {ret_mean:7.1f} +- {ret_std:5.1f} | "
                       f"D acc exp {stats.get('d_acc_expert', 0):.2f} pol {stats.get('d_acc_policy', 0):.2f} | "
                       f"f err {stats.get('model_error', 0):.4f} | H(pi) {stats.get('entropy', 0):.2f} | "
                       f"{row['wall_seconds']:.0f}s", flush=True)
-        if env_steps >= args.env_steps:
+        if env_steps >= args.env_steps or stop["signal"]:
             break
+        if time.time() - last_checkpoint > 60 * args.checkpoint_minutes:
+            save_checkpoint()
+            last_checkpoint = time.time()
 
         # --- Algorithm 1: act in the real env with a = pi(s, xi; theta), keep xi.
         seg_s, seg_xi, seg_ctx, seg_done = [], [], [], []
@@ -249,22 +307,20 @@ def main(argv: list[str] | None = None) -> dict:
             s_next = next_obs.copy()  # the true successor, also where an episode ended
             for i in np.flatnonzero(done):
                 s_next[i] = info["final_obs"][i]
+                run["train_returns"].append(float(ep_return[i] + reward[i]))
+            ep_return = np.where(done, 0.0, ep_return + reward)
             # ... and push (s, a, s') into the buffer B.
             buffer.add(obs, a, tensor(s_next), context)
             done = torch.as_tensor(done, device=device)
             seg_s.append(obs), seg_xi.append(xi), seg_ctx.append(context), seg_done.append(done)
-            ep_return += reward
-            for i in np.flatnonzero(done.cpu().numpy()):
-                train_returns.append(ep_return[i])
-                ep_return[i] = 0.0
             obs_new = tensor(next_obs)
             if context.shape[1] > 0:  # slide the window of past states; restart it at a new episode
                 context = torch.cat([context[:, 1:], obs.unsqueeze(1)], dim=1)
                 context[done] = obs_new[done].unsqueeze(1)
             obs = obs_new
-        env_steps += B * T
+        run["env_steps"] += B * T
+        run["iteration"] += 1
         seg = Segment(torch.stack(seg_s), torch.stack(seg_xi), torch.stack(seg_ctx), torch.stack(seg_done))
-        iteration += 1
 
         # --- Algorithm 1: train the forward model f on B (one-step regression).
         for _ in range(args.model_updates):
@@ -289,26 +345,73 @@ def main(argv: list[str] | None = None) -> dict:
         grads = torch.autograd.grad(J, list(policy.parameters()))
         for p, g in zip(policy.parameters(), grads):
             p.grad = g
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         opt_pi.step()
 
-        stats = {"J": J.item(), "model_error": loss_f.item(), "entropy": policy.entropy(seg.s[0]).item(), **d_stats}
+        # A NaN or Inf stops the run, naming where it appeared; the last checkpoint is kept.
+        for name, value in (("forward model f (loss)", loss_f), ("discriminator D (loss)", loss_D),
+                            ("policy (J_theta)", grad_norm), ("policy (weights)", sum(p.sum() for p in policy.parameters()))):
+            if not torch.isfinite(value):
+                print(f"error: non-finite value in the {name} at iteration {run['iteration']} "
+                      f"({run['env_steps']} env steps); the last good checkpoint is {args.out / 'checkpoint.pt'}",
+                      file=sys.stderr)
+                sys.exit(3)
+        run["stats"] = {"J": J.item(), "model_error": loss_f.item(), "entropy": policy.entropy(seg.s[0]).item(),
+                        **d_stats}
 
-    # --- Final evaluation and results.
+    # --- Final evaluation (or the results so far, if interrupted) and results.
+    save_checkpoint()
+    finished = run["env_steps"] >= args.env_steps
     ret_mean, ret_std = evaluate(args.final_episodes, seed=10_000 * args.seed + 999_999)
+    history = run["history"]
     steps_to_95 = next((r["env_steps"] for r in history if r["eval_return_mean"] >= expert_95(expert_return)), None)
-    results = {"env": args.env, "seed": args.seed, "env_steps": env_steps,
-               "wall_seconds": round(time.time() - t_start, 1), "eval_return_mean": ret_mean,
+    results = {"env": args.env, "seed": args.seed, "env_steps": run["env_steps"],
+               "wall_seconds": round(wall(), 1), "eval_return_mean": ret_mean,
                "eval_return_std": ret_std, "eval_episodes": args.final_episodes,
                "expert_return_mean": expert_return, "num_demos": int(len(demos["episode_returns"])),
-               "steps_to_95": steps_to_95, "model": args.model}
+               "steps_to_95": steps_to_95, "model": args.model, "finished": finished}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    torch.save({"policy": policy.state_dict(), "args": vars(args)}, args.out / "policy.pt")
+    torch.save({"policy": policy.state_dict(), "args": {**vars(args), "out": str(args.out)}}, args.out / "policy.pt")
     csv_file.close()
+    plot_learning_curve(history, expert_return, args.out / "learning_curve.png", f"MGAIL on {args.env}, seed {args.seed}")
+    if not finished:
+        print(f"stopped by {stop['signal']} at {run['env_steps']} env steps; checkpoint saved. "
+              f"Continue with: python train.py --resume {args.out}")
     print(f"done: {args.env} seed {args.seed} | return {ret_mean:.1f} +- {ret_std:.1f} over {args.final_episodes} "
-          f"episodes (expert {expert_return:.1f}) | {env_steps} env steps | steps_to_95 {steps_to_95} | "
+          f"episodes (expert {expert_return:.1f}) | {run['env_steps']} env steps | steps_to_95 {steps_to_95} | "
           f"{results['wall_seconds']:.0f}s | {args.out}")
     return results
+
+
+def make_tensorboard(out: Path):
+    """A TensorBoard writer if the optional `tensorboard` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def plot_learning_curve(history: list[dict], expert_return: float, path: Path, title: str) -> None:
+    """The evaluation return over env steps, if the optional matplotlib is installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    steps = [r["env_steps"] for r in history]
+    mean = np.array([r["eval_return_mean"] for r in history])
+    std = np.array([r["eval_return_std"] for r in history])
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(steps, mean, label="MGAIL (deterministic policy)")
+    ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
+    ax.axhline(expert_return, color="k", linestyle="--", label="expert")
+    ax.set(xlabel="env steps", ylabel="return", title=title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def expert_95(expert_return: float) -> float:
