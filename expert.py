@@ -161,12 +161,13 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_every: int = 10_000) -> None:
+def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_every: int = 10_000,
+              start_steps: int = 10_000, expert_dir: Path = EXPERT_DIR) -> None:
     """Soft actor-critic with twin critics and a learned temperature alpha.
 
     Hyper-parameters are those of Haarnoja et al. (2018), Table 1: Adam 3e-4,
     batch 256, gamma 0.99, polyak 0.005, target entropy -act_dim, 1 update per
-    env step; plus 10k uniformly random steps at the start. The checkpoint
+    env step; plus `start_steps` uniformly random steps at the start. The checkpoint
     (networks, optimisers, replay buffer, RNG) is written every `eval_every`
     steps and the run resumes from it. The best actor seen at evaluation is
     written to experts/<env-id>.pt.
@@ -207,7 +208,7 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
     t0 = time.time()
     ep_return, ep_returns = 0.0, []
     while step < total_steps:
-        if step < 10_000:
+        if step < start_steps:
             a = rng.uniform(low, high).astype(np.float32)
         else:
             with torch.no_grad():
@@ -221,7 +222,7 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
             ep_returns.append(ep_return)
             ep_return = 0.0
             obs, _ = env.reset()
-        if step >= 10_000:
+        if step >= start_steps:
             idx = rng.integers(0, step, 256)
             s, a_b, r_b, s2, term_b = (torch.as_tensor(buf[k][idx]) for k in ("s", "a", "r", "s2", "term"))
             alpha = log_alpha.exp().detach()
@@ -252,7 +253,7 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
             history.append((step, mean))
             if mean > best_return:
                 best_return = mean
-                save_actor(actor, env_id)
+                save_actor(actor, env_id, mean, expert_dir)
             print(f"{env_id} step {step} eval {mean:.0f} +- {std:.0f} best {best_return:.0f} "
                   f"train_ret {np.mean(ep_returns[-10:]) if ep_returns else 0:.0f} alpha {log_alpha.exp().item():.3f} "
                   f"{(time.time() - t0) / max(1, len(history)):.0f}s/eval", flush=True)
@@ -264,11 +265,12 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
                           "buf": {k: v[:step] for k, v in buf.items()}}, ckpt_path)
 
 
-def save_actor(actor: SACActor, env_id: str) -> None:
-    EXPERT_DIR.mkdir(exist_ok=True)
+def save_actor(actor: SACActor, env_id: str, eval_return: float, expert_dir: Path = EXPERT_DIR) -> None:
+    """The actor's weights alone (float16) and the return it was measured at: experts/<env-id>.pt."""
+    expert_dir.mkdir(exist_ok=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in actor.state_dict().items()}
     # float16 halves the shipped file; the expert's return with the rounded weights is what we report.
-    _atomic_save({"env": env_id, "state_dict": state}, EXPERT_DIR / f"{env_id}.pt")
+    _atomic_save({"env": env_id, "state_dict": state, "eval_return": eval_return}, expert_dir / f"{env_id}.pt")
 
 
 def load_expert(env_id: str, env: gym.Env):

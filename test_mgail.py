@@ -397,7 +397,8 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "nan_demos": ["--demos", demos_file("n.npz", observations=good["observations"] * np.nan)],
         "unwritable_out": ["--out", "/proc/mgail-cannot-write-here"],
     }[case]
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *args],
+    out = [] if case == "unwritable_out" else ["--out", str(tmp_path / "out")]
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *out, *args],
                           capture_output=True, text=True, cwd=ROOT, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert proc.returncode == 2, proc.stderr
@@ -479,3 +480,50 @@ def test_10d_nan_stops_the_run_and_names_the_component(tmp_path, monkeypatch, ca
     assert exit_info.value.code == 3
     err = capsys.readouterr().err
     assert "discriminator" in err and "iteration 3" in err
+
+
+# ---------------------------------------------------------------------------
+# 11. Experts: the SAC trainer resumes; the shipped experts and saved runs evaluate
+# ---------------------------------------------------------------------------
+# The floors each shipped expert must reach (deterministic, >= 10 episodes; README).
+FLOORS = {"CartPole-v1": 500, "MountainCar-v0": -110, "Acrobot-v1": -90, "Hopper-v5": 3000,
+          "Walker2d-v5": 4000, "HalfCheetah-v5": 6000, "Ant-v5": 3500, "Humanoid-v5": 5000}
+
+
+def test_11a_sac_checkpoints_and_resumes(tmp_path, capsys):
+    expert.train_sac("InvertedPendulum-v5", 300, seed=0, workdir=tmp_path, eval_every=150, start_steps=100,
+                     expert_dir=tmp_path)
+    first = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert first["step"] == 300 and len(first["buf"]["s"]) == 300
+    assert (tmp_path / "InvertedPendulum-v5.pt").exists()
+    expert.train_sac("InvertedPendulum-v5", 450, seed=0, workdir=tmp_path, eval_every=150, start_steps=100,
+                     expert_dir=tmp_path)
+    assert "resumed InvertedPendulum-v5 at step 300" in capsys.readouterr().out
+    second = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert second["step"] == 450
+    np.testing.assert_array_equal(second["buf"]["s"][:300], first["buf"]["s"])  # nothing lost
+
+
+@pytest.mark.parametrize("env_id", sorted(set(expert.HAND_WRITTEN) | {p.stem for p in expert.EXPERT_DIR.glob("*.pt")}))
+def test_11b_shipped_experts_evaluate_and_print_json(env_id):
+    proc = subprocess.run([sys.executable, str(ROOT / "expert.py"), "--env", env_id, "--evaluate", "--episodes", "3"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["env"] == env_id and result["episodes"] == 3
+    if env_id in expert.HAND_WRITTEN:
+        # 3 episodes are a smoke check, not the README's measurement: allow 10% below the floor.
+        assert result["return_mean"] >= FLOORS[env_id] - 0.1 * abs(FLOORS[env_id]), result
+    else:
+        # A trained expert must still be the policy that was measured when it was saved.
+        recorded = torch.load(expert.EXPERT_DIR / f"{env_id}.pt", weights_only=True)["eval_return"]
+        assert result["return_mean"] >= 0.75 * recorded, (result, recorded)
+
+
+def test_11c_enjoy_evaluates_a_saved_run(tmp_path):
+    train.main(TINY + ["--out", str(tmp_path)])
+    proc = subprocess.run([sys.executable, str(ROOT / "enjoy.py"), str(tmp_path), "--episodes", "2"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["env"] == "CartPole-v1" and result["episodes"] == 2 and result["return_mean"] > 0

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 import expert
+from enjoy import policy_actor, record_video
 from discriminator import Discriminator
 from forward_model import make_forward_model
 from mgail import Segment, policy_objective_unrolled
@@ -82,6 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
     p.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
+    p.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
     p.add_argument("--checkpoint-minutes", type=float, default=2.0, help="minutes between checkpoints")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation")
@@ -243,8 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
         return run["wall_before"] + time.time() - t_start
 
     def evaluate(episodes: int, seed: int) -> tuple[float, float]:
-        act = lambda o: to_env(policy.mode(tensor(o)), act_space)
-        return expert.evaluate(act, eval_env, episodes, seed)
+        return expert.evaluate(policy_actor(policy, act_space, device), eval_env, episodes, seed)
 
     # Ctrl-C and SIGTERM finish the current iteration, then save and stop cleanly.
     stop = {"signal": None}
@@ -374,6 +375,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.save({"policy": policy.state_dict(), "args": {**vars(args), "out": str(args.out)}}, args.out / "policy.pt")
     csv_file.close()
     plot_learning_curve(history, expert_return, args.out / "learning_curve.png", f"MGAIL on {args.env}, seed {args.seed}")
+    if args.video:
+        record_video(policy_actor(policy, act_space, device), args.env, args.out / "policy.gif", seed=args.seed)
     if not finished:
         print(f"stopped by {stop['signal']} at {run['env_steps']} env steps; checkpoint saved. "
               f"Continue with: python train.py --resume {args.out}")

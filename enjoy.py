@@ -1,0 +1,94 @@
+"""Load a saved run, evaluate its policy, and optionally save an animation of it.
+
+    python enjoy.py runs/CartPole-v1-seed1                  # 10 deterministic episodes
+    python enjoy.py runs/CartPole-v1-seed1 --video          # also writes runs/.../policy.gif
+
+The last line printed is a JSON object {"env", "return_mean", "return_std", "episodes"},
+as `expert.py --evaluate` prints for an expert.
+
+Animations use imageio (installed with gymnasium[mujoco]). MuJoCo renders
+headless with MUJOCO_GL=egl, set here when unset; the classic-control tasks
+draw with pygame, an optional extra (`pip install pygame`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # must precede the first import of mujoco
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame (classic control) draws off-screen
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import expert
+from policy import Normalizer, Policy, to_env
+
+
+def load_policy(run_dir: Path) -> tuple[Policy, dict]:
+    """The policy saved by train.py in run_dir/policy.pt, and the run's arguments."""
+    try:
+        saved = torch.load(run_dir / "policy.pt", weights_only=False)
+    except FileNotFoundError:
+        raise SystemExit(f"error: no policy.pt in {run_dir}: is it a finished or interrupted train.py run?")
+    args, state = saved["args"], saved["policy"]
+    env = gym.make(args["env"])
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    obs_dim = env.observation_space.shape[0]
+    act_dim = env.action_space.n if discrete else env.action_space.shape[0]
+    policy = Policy(obs_dim, act_dim, discrete, Normalizer(np.zeros(obs_dim), np.ones(obs_dim)),
+                    hidden=args["hidden"], tau=args["tau"])
+    policy.load_state_dict(state)  # also restores the normaliser's statistics
+    return policy.eval(), args
+
+
+def policy_actor(policy: Policy, space: gym.Space, device: torch.device | str = "cpu"):
+    """observations (B, obs_dim) -> env actions of the deterministic policy (argmax / tanh(mu))."""
+    return lambda o: to_env(policy.mode(torch.as_tensor(np.asarray(o), dtype=torch.float32, device=device)), space)
+
+
+@torch.no_grad()
+def record_video(act, env_id: str, path: Path, seed: int, max_frames: int = 1000) -> int:
+    """One episode of `act`, rendered to an animated GIF at `path`; returns its return."""
+    try:
+        env = gym.make(env_id, render_mode="rgb_array")
+        obs, _ = env.reset(seed=seed)
+        frames = [env.render()]
+    except gym.error.DependencyNotInstalled as e:
+        raise SystemExit(f"error: cannot render {env_id}: {e}")
+    done, ret = False, 0.0
+    while not done and len(frames) < max_frames:
+        obs, r, term, trunc, _ = env.step(np.asarray(act(obs[None]))[0])
+        ret += float(r)
+        done = term or trunc
+        frames.append(env.render())
+    import imageio.v2 as imageio
+    # Every 2nd frame at 25 fps: about real time for 50 Hz control, and half the file.
+    imageio.mimsave(path, frames[::2], duration=40, loop=0)
+    return ret
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="Evaluate (and watch) a policy saved by train.py.")
+    p.add_argument("run", help="the run folder, e.g. runs/CartPole-v1-seed1")
+    p.add_argument("--episodes", type=int, default=10, help="evaluation episodes")
+    p.add_argument("--seed", type=int, default=0, help="episode i starts from reset(seed + i)")
+    p.add_argument("--video", action="store_true", help="also save one episode as <run>/policy.gif")
+    args = p.parse_args()
+    run_dir = Path(args.run)
+    policy, run_args = load_policy(run_dir)
+    env = gym.make(run_args["env"])
+    act = policy_actor(policy, env.action_space)
+    if args.video:
+        ret = record_video(act, run_args["env"], run_dir / "policy.gif", args.seed)
+        print(f"wrote {run_dir / 'policy.gif'} (return {ret:.1f})", file=sys.stderr)
+    mean, std = expert.evaluate(act, env, args.episodes, args.seed)
+    print(json.dumps({"env": run_args["env"], "return_mean": mean, "return_std": std, "episodes": args.episodes}))
+
+
+if __name__ == "__main__":
+    main()
