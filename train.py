@@ -39,7 +39,7 @@ from enjoy import policy_actor, record_video
 from discriminator import Discriminator
 from forward_model import make_forward_model
 from mgail import Segment, policy_objective_unrolled
-from policy import Normalizer, Policy, from_env, to_env
+from policy import Normalizer, Policy, from_env, squash, to_env
 
 # Per-env defaults; every flag below can override them.
 #   env_steps:  the budget of real env steps used for training (evaluation excluded).
@@ -68,6 +68,8 @@ def fail(msg: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="MGAIL (Baram et al., ICML 2017): imitate an expert from its demonstrations.")
     p.add_argument("--env", default="CartPole-v1", help="gymnasium env id (default CartPole-v1)")
+    p.add_argument("--algo", choices=["mgail", "bc"], default="mgail",
+                   help="mgail, or the behavioural-cloning baseline (same policy net and demonstrations)")
     p.add_argument("--seed", type=int, default=1, help="seed of torch, numpy, the envs and the demonstrations")
     p.add_argument("--env-steps", type=int, help="budget of real env steps for training (per-env default)")
     p.add_argument("--num-demos", type=int, help="expert trajectories to imitate (per-env default)")
@@ -262,12 +264,15 @@ def main(argv: list[str] | None = None) -> dict:
     # (both drift toward 0.5 as pi imitates), f's one-step error, pi's entropy.
     csv_file = open(args.out / "progress.csv", "w", newline="")
     log = csv.DictWriter(csv_file, ["env_steps", "wall_seconds", "eval_return_mean", "eval_return_std",
-                                    "train_return", "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J"])
+                                    "train_return", "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J", "bc_loss"])
     log.writeheader()
     log.writerows(run["history"])  # rows up to the checkpoint; later ones are redone
     tensorboard = make_tensorboard(args.out)
     last_print, last_checkpoint = 0.0, time.time()
 
+    if args.algo == "bc":  # the baseline: supervised learning on the expert pairs, no env steps
+        run["stats"] = behavioural_cloning(policy, s_exp, a_exp, opt_pi)
+        args.env_steps = 0
     while True:
         env_steps, stats = run["env_steps"], run["stats"]
         # --- Evaluation and logging (the deterministic policy, its own env).
@@ -370,7 +375,7 @@ def main(argv: list[str] | None = None) -> dict:
                "wall_seconds": round(wall(), 1), "eval_return_mean": ret_mean,
                "eval_return_std": ret_std, "eval_episodes": args.final_episodes,
                "expert_return_mean": expert_return, "num_demos": int(len(demos["episode_returns"])),
-               "steps_to_95": steps_to_95, "model": args.model, "finished": finished}
+               "steps_to_95": steps_to_95, "algo": args.algo, "model": args.model, "finished": finished}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     torch.save({"policy": policy.state_dict(), "args": {**vars(args), "out": str(args.out)}}, args.out / "policy.pt")
     csv_file.close()
@@ -380,10 +385,31 @@ def main(argv: list[str] | None = None) -> dict:
     if not finished:
         print(f"stopped by {stop['signal']} at {run['env_steps']} env steps; checkpoint saved. "
               f"Continue with: python train.py --resume {args.out}")
-    print(f"done: {args.env} seed {args.seed} | return {ret_mean:.1f} +- {ret_std:.1f} over {args.final_episodes} "
+    print(f"done: {args.algo} {args.env} seed {args.seed} | return {ret_mean:.1f} +- {ret_std:.1f} over {args.final_episodes} "
           f"episodes (expert {expert_return:.1f}) | {run['env_steps']} env steps | steps_to_95 {steps_to_95} | "
           f"{results['wall_seconds']:.0f}s | {args.out}")
     return results
+
+
+def behavioural_cloning(policy: Policy, s_exp: torch.Tensor, a_exp: torch.Tensor, opt: torch.optim.Optimizer,
+                        steps: int = 5_000, batch: int = 256) -> dict[str, float]:
+    """BC (Section 2.2): fit pi to the expert's pairs by supervised learning, on the same network.
+
+    discrete:   cross-entropy of the expert's action under softmax(logits);
+    continuous: squared error between tanh(mu(s)) and the expert's action.
+    5,000 Adam steps of 256 pairs: BC's training loss has flattened by then on these tasks.
+    """
+    for _ in range(steps):
+        idx = torch.randint(0, len(s_exp), (batch,), device=s_exp.device)
+        out = policy.net(policy.normalizer(s_exp[idx]))
+        if policy.discrete:
+            loss = torch.nn.functional.cross_entropy(out, a_exp[idx].argmax(-1))
+        else:
+            loss = ((squash(out) - a_exp[idx]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {"bc_loss": loss.item()}
 
 
 def make_tensorboard(out: Path):
