@@ -379,6 +379,8 @@ def main(argv: list[str] | None = None) -> dict:
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     torch.save({"policy": policy.state_dict(), "args": {**vars(args), "out": str(args.out)}}, args.out / "policy.pt")
     csv_file.close()
+    if tensorboard:
+        tensorboard.close()
     plot_learning_curve(history, expert_return, args.out / "learning_curve.png", f"MGAIL on {args.env}, seed {args.seed}")
     if args.video:
         record_video(policy_actor(policy, act_space, device), args.env, args.out / "policy.gif", seed=args.seed)

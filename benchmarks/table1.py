@@ -1,0 +1,129 @@
+"""Table 1 of the paper: MGAIL against BC (and the expert), with a learning curve per task.
+
+    python benchmarks/table1.py --envs CartPole-v1 --seeds 1 2 3
+    python benchmarks/table1.py --envs Hopper-v5 --algos mgail --seeds 1 2 3 --jobs 2
+
+Each (task, algorithm, seed) runs `train.py` with that task's defaults in its own
+process, into benchmarks/runs/<env>-<algo>-seed<seed>. A finished run is not
+run again; an interrupted one continues from its checkpoint (--resume), so a
+long task can be finished across several sessions. Then the table of every
+finished run is written to benchmarks/table1.md, and benchmarks/curves/<env>.png
+(matplotlib, optional) shows MGAIL's evaluation return over env steps.
+
+Normalised return: (R - R_random) / (R_expert - R_random), with R_random the
+mean return of uniformly random actions over 10 episodes (seeds 0..9).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import expert  # noqa: E402  (after the path is set)
+
+HERE = ROOT / "benchmarks"
+TASKS = ["CartPole-v1", "MountainCar-v0", "Acrobot-v1", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5",
+         "Ant-v5", "Humanoid-v5"]
+
+
+def run_one(env_id: str, algo: str, seed: int, extra: list[str]) -> Path:
+    """Run (or finish) one training run in its own process; returns its folder."""
+    out = HERE / "runs" / f"{env_id}-{algo}-seed{seed}"
+    results = out / "results.json"
+    if results.exists() and json.loads(results.read_text()).get("finished"):
+        return out
+    if (out / "checkpoint.pt").exists():
+        cmd = [sys.executable, str(ROOT / "train.py"), "--resume", str(out)]
+    else:
+        cmd = [sys.executable, str(ROOT / "train.py"), "--env", env_id, "--algo", algo, "--seed", str(seed),
+               "--out", str(out), *extra]
+    print("running:", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr.strip()[-500:], flush=True)
+    return out
+
+
+def random_return(env_id: str, episodes: int = 10) -> float:
+    env = gym.make(env_id)
+    env.action_space.seed(0)
+    return expert.evaluate(lambda o: np.array([env.action_space.sample()]), env, episodes, seed=0)[0]
+
+
+def mean_std(values: list[float], digits: int = 1) -> str:
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}" if values else "—"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="Reproduce Table 1: MGAIL and BC on the paper's tasks.")
+    p.add_argument("--envs", nargs="+", default=TASKS, help="tasks to run (default: all eight)")
+    p.add_argument("--algos", nargs="+", default=["mgail", "bc"], choices=["mgail", "bc"], help="algorithms")
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (at most the number of cores)")
+    p.add_argument("--report-only", action="store_true", help="do not run; tabulate what has finished")
+    p.add_argument("extra", nargs="*", help="after --: extra train.py flags for new runs")
+    args = p.parse_args()
+    if not args.report_only:
+        jobs = [(e, a, s) for e in args.envs for a in args.algos for s in args.seeds]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            list(pool.map(lambda j: run_one(*j, args.extra), jobs))
+
+    rows = ["| task | expert | BC | BC normalised | MGAIL | MGAIL normalised | MGAIL env steps | MGAIL wall time / run | seeds |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for env_id in args.envs:
+        res = {a: [json.loads((HERE / "runs" / f"{env_id}-{a}-seed{s}" / "results.json").read_text())
+                   for s in args.seeds if (HERE / "runs" / f"{env_id}-{a}-seed{s}" / "results.json").exists()]
+               for a in ("mgail", "bc")}
+        res = {a: [r for r in rs if r.get("finished")] for a, rs in res.items()}
+        if not any(res.values()):
+            continue
+        r_exp = next(r for rs in res.values() for r in rs)["expert_return_mean"]
+        r_rand = random_return(env_id)
+        norm = lambda rs: [(r["eval_return_mean"] - r_rand) / (r_exp - r_rand) for r in rs]
+        # Mean over seeds of each seed's mean return over its evaluation episodes; ± is the std over seeds.
+        cell = lambda rs: mean_std([r["eval_return_mean"] for r in rs])
+        m, bc = res["mgail"], res["bc"]
+        mgail_cells = (f"{cell(m)} | {mean_std(norm(m), 2)} | {m[0]['env_steps']} | "
+                       f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else "— | — | — | —")
+        rows.append(f"| {env_id} | {r_exp:.1f} | {cell(bc)} | {mean_std(norm(bc), 2)} | {mgail_cells} | {len(m)} |")
+        plot_curves(env_id, [HERE / "runs" / f"{env_id}-mgail-seed{s}" for s in args.seeds], r_exp,
+                    [r["eval_return_mean"] for r in res["bc"]])
+    (HERE / "table1.md").write_text("\n".join(rows) + "\n")
+    print("\n".join(rows))
+
+
+def plot_curves(env_id: str, run_dirs: list[Path], expert_return: float, bc_returns: list[float]) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    import csv
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for d in run_dirs:
+        if not (d / "progress.csv").exists():
+            continue
+        rows = list(csv.DictReader(open(d / "progress.csv")))
+        ax.plot([int(r["env_steps"]) for r in rows], [float(r["eval_return_mean"]) for r in rows],
+                label=f"MGAIL {d.name.rsplit('-', 1)[-1]}")
+    ax.axhline(expert_return, color="k", linestyle="--", label="expert")
+    if bc_returns:
+        ax.axhline(np.mean(bc_returns), color="gray", linestyle=":", label="BC (mean)")
+    ax.set(xlabel="env steps", ylabel="evaluation return", title=env_id)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    (HERE / "curves").mkdir(exist_ok=True)
+    fig.savefig(HERE / "curves" / f"{env_id}.png", dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
