@@ -1,4 +1,5 @@
-"""Load a saved run, evaluate its policy, and optionally save an animation of it.
+"""Watching runs: load a saved run, evaluate its policy, save an animation of it;
+and the optional TensorBoard writer and learning-curve plot that train.py uses.
 
     python enjoy.py runs/CartPole-v1-seed1                  # 10 deterministic episodes
     python enjoy.py runs/CartPole-v1-seed1 --video          # also writes runs/.../policy.gif
@@ -70,6 +71,37 @@ def record_video(act, env_id: str, path: Path, seed: int, max_frames: int = 1000
     # Every 2nd frame at 25 fps: about real time for 50 Hz control, and half the file.
     imageio.mimsave(path, frames[::2], duration=40, loop=0)
     return ret
+
+
+def make_tensorboard(out: Path):
+    """A TensorBoard writer if the optional `tensorboard` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def plot_learning_curve(history: list[dict], expert_return: float, path: Path, title: str) -> None:
+    """The evaluation return over env steps, if the optional matplotlib is installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    steps = [r["env_steps"] for r in history]
+    mean = np.array([r["eval_return_mean"] for r in history])
+    std = np.array([r["eval_return_std"] for r in history])
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(steps, mean, label="MGAIL (deterministic policy)")
+    ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
+    ax.axhline(expert_return, color="k", linestyle="--", label="expert")
+    ax.set(xlabel="env steps", ylabel="return", title=title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main() -> None:

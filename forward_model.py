@@ -38,22 +38,19 @@ import torch.nn as nn
 from policy import Normalizer, mlp
 
 
-class BasicForwardModel(nn.Module):
-    """Figure 4's baseline: s' = s + sigma_delta * MLP([s_hat, a]). Sees only the current state."""
+class ForwardModel(nn.Module):
+    """What both models share: s' = s + sigma_delta * g(s_hat, a, context), and its regression loss.
 
-    history_len = 1  # number of states it reads: s_t alone
+    Each model defines g(s, a, context), the normalised change of state (B, obs_dim).
+    """
 
-    def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, delta_std: np.ndarray,
-                 hidden: int = 100):
+    history_len = 1  # number of states the model reads: s_t and the H-1 before it
+
+    def __init__(self, normalizer: Normalizer, delta_std: np.ndarray):
         super().__init__()
         self.normalizer = normalizer
         # min 1e-6: a coordinate that never changes would make a zero target scale.
         self.register_buffer("delta_std", torch.as_tensor(np.maximum(delta_std, 1e-6), dtype=torch.float32))
-        self.net = mlp(obs_dim + act_dim, [hidden, hidden], obs_dim)
-
-    def g(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """The normalised change of state; context is unused here."""
-        return self.net(torch.cat([self.normalizer(s), a], dim=-1))
 
     def forward(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """s' = f(s, a). s: (B, obs_dim), a: (B, act_dim), context: (B, H-1, obs_dim) -> (B, obs_dim)."""
@@ -64,7 +61,19 @@ class BasicForwardModel(nn.Module):
         return ((self.g(s, a, context) - (s_next - s) / self.delta_std) ** 2).mean()
 
 
-class AdvancedForwardModel(BasicForwardModel):
+class BasicForwardModel(ForwardModel):
+    """Figure 4's baseline: g = MLP([s_hat, a]). Sees only the current state."""
+
+    def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, delta_std: np.ndarray,
+                 hidden: int = 100):
+        super().__init__(normalizer, delta_std)
+        self.net = mlp(obs_dim + act_dim, [hidden, hidden], obs_dim)
+
+    def g(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([self.normalizer(s), a], dim=-1))  # context unused
+
+
+class AdvancedForwardModel(ForwardModel):
     """Figure 4's winner: separate encoders, multiplicative merge, a GRU over past states.
 
     State encoder:  s_hat_{t-H+1..t} -> Linear+ReLU -> GRU -> Linear -> sigmoid   (B, hidden)
@@ -80,9 +89,8 @@ class AdvancedForwardModel(BasicForwardModel):
 
     def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, delta_std: np.ndarray,
                  hidden: int = 100, history_len: int = 4):
-        super().__init__(obs_dim, act_dim, normalizer, delta_std, hidden)
+        super().__init__(normalizer, delta_std)
         self.history_len = history_len
-        del self.net  # the basic model's MLP is replaced by the structure below
         self.state_in = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU())
         self.gru = nn.GRU(hidden, hidden, batch_first=True)
         self.state_out = nn.Sequential(nn.Linear(hidden, hidden), nn.Sigmoid())
@@ -99,7 +107,7 @@ class AdvancedForwardModel(BasicForwardModel):
 
 
 def make_forward_model(kind: str, obs_dim: int, act_dim: int, normalizer: Normalizer,
-                       delta_std: np.ndarray, hidden: int = 100) -> BasicForwardModel:
+                       delta_std: np.ndarray, hidden: int = 100) -> ForwardModel:
     """'basic' or 'advanced' (Figure 4)."""
     if kind == "basic":
         return BasicForwardModel(obs_dim, act_dim, normalizer, delta_std, hidden)

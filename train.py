@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 import expert
-from enjoy import policy_actor, record_video
+from enjoy import make_tensorboard, plot_learning_curve, policy_actor, record_video
 from discriminator import Discriminator
 from forward_model import make_forward_model
 from mgail import Segment, policy_objective_unrolled
@@ -412,37 +412,6 @@ def behavioural_cloning(policy: Policy, s_exp: torch.Tensor, a_exp: torch.Tensor
         loss.backward()
         opt.step()
     return {"bc_loss": loss.item()}
-
-
-def make_tensorboard(out: Path):
-    """A TensorBoard writer if the optional `tensorboard` package is installed, else None."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
-
-
-def plot_learning_curve(history: list[dict], expert_return: float, path: Path, title: str) -> None:
-    """The evaluation return over env steps, if the optional matplotlib is installed."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    steps = [r["env_steps"] for r in history]
-    mean = np.array([r["eval_return_mean"] for r in history])
-    std = np.array([r["eval_return_std"] for r in history])
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(steps, mean, label="MGAIL (deterministic policy)")
-    ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
-    ax.axhline(expert_return, color="k", linestyle="--", label="expert")
-    ax.set(xlabel="env steps", ylabel="return", title=title)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def expert_95(expert_return: float) -> float:
