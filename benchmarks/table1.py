@@ -34,9 +34,9 @@ TASKS = ["CartPole-v1", "MountainCar-v0", "Acrobot-v1", "Hopper-v5", "Walker2d-v
          "Ant-v5", "Humanoid-v5"]
 
 
-def run_one(env_id: str, algo: str, seed: int, extra: list[str]) -> Path:
-    """Run (or finish) one training run in its own process; returns its folder."""
-    out = HERE / "runs" / f"{env_id}-{algo}-seed{seed}"
+def run_one(env_id: str, algo: str, seed: int, extra: list[str], name: str | None = None) -> Path:
+    """Run (or finish) one training run in its own process, into runs/<name>; returns its folder."""
+    out = HERE / "runs" / (name or f"{env_id}-{algo}-seed{seed}")
     results = out / "results.json"
     if results.exists() and json.loads(results.read_text()).get("finished"):
         return out
