@@ -25,7 +25,7 @@ model, which states to visit (through psi_s). Those two are what mgail.py
 propagates back in time.
 
 Training: binary cross-entropy on equal batches of policy and expert pairs
-(the GAN objective of Eq. 3 with the paper's labels).
+(the GAN and GAIL objectives of Eq. 1-2, with the paper's labels).
 
 Used by: train.py (training D, logging its accuracy), mgail.py (the policy's
 per-step cost).
