@@ -189,7 +189,7 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
     buf = {"s": np.zeros((size, obs_dim), np.float32), "a": np.zeros((size, act_dim), np.float32),
            "r": np.zeros(size, np.float32), "s2": np.zeros((size, obs_dim), np.float32),
            "term": np.zeros(size, np.float32)}
-    step, best_return, history = 0, -np.inf, []
+    step, best_return, history, wall_before = 0, -np.inf, [], 0.0
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     obs, _ = env.reset(seed=seed)
@@ -200,6 +200,7 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
             m.load_state_dict(ck[k])
         log_alpha.data.copy_(ck["log_alpha"])
         step, best_return, history, rng = ck["step"], ck["best_return"], ck["history"], ck["rng"]
+        wall_before = ck.get("wall", 0.0)
         for k in buf:
             buf[k][:step] = ck["buf"][k]
         torch.set_rng_state(ck["torch_rng"])
@@ -256,12 +257,13 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
                 save_actor(actor, env_id, mean, expert_dir)
             print(f"{env_id} step {step} eval {mean:.0f} +- {std:.0f} best {best_return:.0f} "
                   f"train_ret {np.mean(ep_returns[-10:]) if ep_returns else 0:.0f} alpha {log_alpha.exp().item():.3f} "
-                  f"{(time.time() - t0) / max(1, len(history)):.0f}s/eval", flush=True)
+                  f"{(wall_before + time.time() - t0) / 60:.1f} min", flush=True)
             _atomic_save({"actor": actor.state_dict(), "critics": critics.state_dict(),
                           "critics_target": critics_target.state_dict(), "opt_actor": opt_actor.state_dict(),
                           "opt_critic": opt_critic.state_dict(), "opt_alpha": opt_alpha.state_dict(),
                           "log_alpha": log_alpha.detach(), "step": step, "best_return": best_return,
                           "history": history, "rng": rng, "torch_rng": torch.get_rng_state(),
+                          "wall": wall_before + time.time() - t0,
                           "buf": {k: v[:step] for k, v in buf.items()}}, ckpt_path)
 
 
