@@ -55,21 +55,21 @@ from policy import Normalizer, Policy, from_env, squash, to_env
 #               softmax saturates and its straight-through gradient vanishes (the policy
 #               freezes); tau = 3 keeps it alive: on Acrobot-v1 it took MGAIL from about
 #               -190 to about -85 after 60-100k steps (README).
-#   model_updates, disc_updates: gradient steps on f and on D per iteration.
+#   policy_updates, model_updates, disc_updates: gradient steps on pi, f and D per iteration.
 DEFAULTS = {
     # CartPole: small nets suffice; one demonstration (500 pairs) is enough.
     "CartPole-v1": dict(env_steps=30_000, num_demos=1, num_envs=8, unroll=32, gamma=0.99, tau=1.0,
-                        hidden=64, model="advanced", model_updates=20, disc_updates=5, eval_every=1_024),
+                        hidden=64, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, eval_every=1_024),
     # Acrobot and MountainCar: as CartPole, with the budget of Table 1 and tau = 3.
     # Expert episodes are short (~65 and ~100 steps), so 4 demonstrations are 260-400 pairs.
     "Acrobot-v1": dict(env_steps=200_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
-                       hidden=64, model="advanced", model_updates=20, disc_updates=5, eval_every=10_000),
+                       hidden=64, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, eval_every=10_000),
     "MountainCar-v0": dict(env_steps=200_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
-                           hidden=64, model="advanced", model_updates=20, disc_updates=5, eval_every=10_000),
+                           hidden=64, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, eval_every=10_000),
 }
 # Any other env: a starting point, not yet tuned (larger nets for the MuJoCo tasks).
 FALLBACK = dict(env_steps=1_000_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
-                hidden=256, model="advanced", model_updates=20, disc_updates=5, eval_every=10_000)
+                hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, eval_every=10_000)
 
 
 def fail(msg: str) -> None:
@@ -95,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gamma", type=float, help="discount of J(theta) in Eq. 12-13 (default 0.99)")
     p.add_argument("--tau", type=float, help="Gumbel-Softmax temperature, discrete actions (default 1)")
     p.add_argument("--hidden", type=int, help="units per hidden layer of pi, D and f (per-env default)")
+    p.add_argument("--policy-updates", type=int, help="policy steps per iteration, on the newest segments")
     p.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
     p.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
@@ -273,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
     obs = tensor(envs.reset(seed=args.seed + run["env_steps"])[0])  # (B, obs_dim)
     context = obs.unsqueeze(1).repeat(1, f.history_len - 1, 1)  # (B, H-1, obs_dim)
     ep_return = np.zeros(B)
+    recent_segments: list[Segment] = []  # the newest segments, for --policy-updates > 1
     # What tells whether learning works: the return, D's accuracy on each class
     # (both drift toward 0.5 as pi imitates), f's one-step error, pi's entropy.
     csv_file = open(args.out / "progress.csv", "w", newline="")
@@ -360,12 +362,18 @@ def main(argv: list[str] | None = None) -> dict:
 
         # --- Algorithm 1: J_theta by Eq. 12-13 along the segment just collected, then the step.
         # (Autograd through the unrolled graph gives exactly the recursion's J_theta: mgail.py.)
-        J = policy_objective_unrolled(policy, f, D.policy_cost, seg, args.gamma)
-        grads = torch.autograd.grad(J, list(policy.parameters()))
-        for p, g in zip(policy.parameters(), grads):
-            p.grad = g
-        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-        opt_pi.step()
+        # With --policy-updates K > 1, K steps each take one of the K newest segments: the
+        # older ones were collected by a slightly older policy, but their states are real
+        # and the actions are recomputed at the current theta with the same xi.
+        recent_segments = (recent_segments + [seg])[-args.policy_updates:]
+        for k in range(args.policy_updates):
+            update_seg = recent_segments[-1 - k % len(recent_segments)]
+            J = policy_objective_unrolled(policy, f, D.policy_cost, update_seg, args.gamma)
+            grads = torch.autograd.grad(J, list(policy.parameters()))
+            for p, g in zip(policy.parameters(), grads):
+                p.grad = g
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+            opt_pi.step()
 
         # A NaN or Inf stops the run, naming where it appeared; the last checkpoint is kept.
         for name, value in (("forward model f (loss)", loss_f), ("discriminator D (loss)", loss_D),
