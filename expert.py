@@ -154,7 +154,7 @@ class SACActor(nn.Module):
         return self.low + (y + 1) * 0.5 * (self.high - self.low), log_pi
 
 
-def _atomic_save(obj, path: Path) -> None:
+def atomic_save(obj, path: Path) -> None:
     """torch.save to path.tmp, then rename: a kill mid-write never leaves a corrupt file."""
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -258,7 +258,7 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
             print(f"{env_id} step {step} eval {mean:.0f} +- {std:.0f} best {best_return:.0f} "
                   f"train_ret {np.mean(ep_returns[-10:]) if ep_returns else 0:.0f} alpha {log_alpha.exp().item():.3f} "
                   f"{(wall_before + time.time() - t0) / 60:.1f} min", flush=True)
-            _atomic_save({"actor": actor.state_dict(), "critics": critics.state_dict(),
+            atomic_save({"actor": actor.state_dict(), "critics": critics.state_dict(),
                           "critics_target": critics_target.state_dict(), "opt_actor": opt_actor.state_dict(),
                           "opt_critic": opt_critic.state_dict(), "opt_alpha": opt_alpha.state_dict(),
                           "log_alpha": log_alpha.detach(), "step": step, "best_return": best_return,
@@ -272,7 +272,7 @@ def save_actor(actor: SACActor, env_id: str, eval_return: float, expert_dir: Pat
     expert_dir.mkdir(exist_ok=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in actor.state_dict().items()}
     # float16 halves the shipped file; the expert's return with the rounded weights is what we report.
-    _atomic_save({"env": env_id, "state_dict": state, "eval_return": eval_return}, expert_dir / f"{env_id}.pt")
+    atomic_save({"env": env_id, "state_dict": state, "eval_return": eval_return}, expert_dir / f"{env_id}.pt")
 
 
 def load_expert(env_id: str, env: gym.Env):

@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
         state.update(args={**vars(args), "resume": None}, buffer=buffer.state_dict(),
                      run={**run, "wall_before": wall()}, torch_rng=torch.get_rng_state(),
                      numpy_rng=np.random.get_state())
-        expert._atomic_save(state, args.out / "checkpoint.pt")
+        expert.atomic_save(state, args.out / "checkpoint.pt")
 
     def wall() -> float:
         return run["wall_before"] + time.time() - t_start
@@ -265,8 +265,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Ctrl-C and SIGTERM finish the current iteration, then save and stop cleanly.
     stop = {"signal": None}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _: stop.update(signal=signal.Signals(signum).name))
+    previous_handlers = {sig: signal.signal(sig, lambda signum, _: stop.update(signal=signal.Signals(signum).name))
+                         for sig in (signal.SIGINT, signal.SIGTERM)}
 
     B, T = args.num_envs, args.unroll
     # On resume, the interrupted episodes are not continued: the envs restart from
@@ -387,6 +387,8 @@ def main(argv: list[str] | None = None) -> dict:
                         **d_stats}
 
     # --- Final evaluation (or the results so far, if interrupted) and results.
+    for sig, handler in previous_handlers.items():
+        signal.signal(sig, handler)
     save_checkpoint()
     finished = run["env_steps"] >= args.env_steps
     ret_mean, ret_std = evaluate(args.final_episodes, seed=10_000 * args.seed + 999_999)
