@@ -1,6 +1,6 @@
 """Tests: every gradient path of MGAIL checked against an independent computation.
 
-Run: python -m pytest -q     (about a minute on 2 CPU cores)
+Run: python -m pytest -q     (about 2 minutes on 2 CPU cores)
 
 1. grad_a D and grad_s D by autograd = the closed forms of Eq. 7-8, for Gaussian phi, psi.
 2. A discriminator trained on samples of those Gaussians approaches 1/(1 + phi psi).
