@@ -11,7 +11,9 @@ finished run is written to benchmarks/table1.md, and benchmarks/curves/<env>.png
 (matplotlib, optional) shows MGAIL's evaluation return over env steps.
 
 Normalised return: (R - R_random) / (R_expert - R_random), with R_random the
-mean return of uniformly random actions over 10 episodes (seeds 0..9).
+mean return of uniformly random actions over 10 episodes (seeds 0..9), and
+R_expert the return of the demonstrations that run imitated (the expert
+column shows their mean over runs).
 """
 from __future__ import annotations
 
@@ -84,9 +86,10 @@ def main() -> None:
         res = {a: [r for r in rs if r.get("finished")] for a, rs in res.items()}
         if not any(res.values()):
             continue
-        r_exp = next(r for rs in res.values() for r in rs)["expert_return_mean"]
+        # Each run is normalised by the return of its own demonstrations (they depend on the seed).
+        r_exp = float(np.mean([r["expert_return_mean"] for rs in res.values() for r in rs]))
         r_rand = random_return(env_id)
-        norm = lambda rs: [(r["eval_return_mean"] - r_rand) / (r_exp - r_rand) for r in rs]
+        norm = lambda rs: [(r["eval_return_mean"] - r_rand) / (r["expert_return_mean"] - r_rand) for r in rs]
         # Mean over seeds of each seed's mean return over its evaluation episodes; ± is the std over seeds.
         cell = lambda rs: mean_std([r["eval_return_mean"] for r in rs])
         m, bc = res["mgail"], res["bc"]
