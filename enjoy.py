@@ -97,6 +97,7 @@ def plot_learning_curve(history: list[dict], expert_return: float, path: Path, t
     ax.plot(steps, mean, label="MGAIL (deterministic policy)")
     ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
     ax.axhline(expert_return, color="k", linestyle="--", label="expert")
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")  # 50000 -> 50k
     ax.set(xlabel="env steps", ylabel="return", title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()

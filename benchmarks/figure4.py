@@ -57,7 +57,9 @@ def main() -> None:
             ax_ret.fill_between(steps, ret.min(0), ret.max(0), alpha=0.2)
             ax_err.plot(steps[1:], err[:, 1:].mean(0), label=m)  # no model error before the first update
     if plt:
+        ax_ret.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")  # 50000 -> 50k
         ax_ret.set(xlabel="env steps", ylabel="evaluation return", title=f"{args.env}: return")
+        ax_err.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")  # 50000 -> 50k
         ax_err.set(xlabel="env steps", ylabel="one-step error (normalised MSE)", yscale="log",
                    title="forward-model error")
         ax_ret.legend()
