@@ -18,8 +18,9 @@ applied for t = T-1 down to 0, starting from J'_s' = 0, J'_theta = 0. J_s is
 how the future cost changes with the state; the term gamma J'_s' f_a pi_theta
 is where "visit states the expert visits" (psi_s, inside c_s) reaches theta.
 
-Where the trajectory comes from. Like the authors' code, the recursion runs
-along a REAL trajectory: the states s_t are the ones the environment produced
+Where the trajectory comes from. Deviation from the paper: its Figure 3
+unrolls the model itself, s_{t+1} = f(s_t, a_t). Like the authors' code, the
+recursion here runs along a REAL trajectory: the states s_t are the ones the environment produced
 when the policy acted with noise xi_t; the model f supplies only its Jacobians
 f_s, f_a. In autograd this is one line, "value from reality, gradient from
 the model":
@@ -86,8 +87,9 @@ def policy_objective_unrolled(policy, f, cost_fn: CostFn, seg: Segment, gamma: f
         a = policy(s, seg.xi[t])  # a_t = pi(s_t, xi_t; theta), (B, act_dim)
         J = J + gamma ** t * cost_fn(s, a)
         if t + 1 < T:
-            # The context (earlier states) enters as fixed input: only s_t carries
-            # a gradient, so the recursion stays first-order, as Eq. 12 is written.
+            # Deviation from the paper (which does not say): the context (earlier
+            # states, for the GRU) enters as fixed input; only s_t carries a gradient,
+            # so the recursion stays first-order, as Eq. 12 is written.
             s_next = value_from_reality(f(s, a, seg.context[t]), seg.s[t + 1])
             # Where an episode ended, s_{t+1} is a reset state: no path back to step t.
             s = torch.where(seg.done[t].unsqueeze(-1), seg.s[t + 1], s_next)

@@ -48,8 +48,10 @@ from policy import Normalizer, Policy, from_env, squash, to_env
 #   env_steps:  the budget of real env steps used for training (evaluation excluded).
 #   num_demos:  expert trajectories; the paper used 1000-step trajectories.
 #   num_envs x unroll: one iteration collects num_envs parallel segments of `unroll`
-#               steps; the policy step backpropagates through all `unroll` steps
-#               (the authors' code: one trajectory of up to 10 steps per unroll).
+#               steps; the policy step backpropagates through all `unroll` steps.
+#               Deviation from the paper: a batch of parallel segments instead of one
+#               trajectory (the authors' code: up to 10 steps per unroll): the same
+#               gradient in expectation, with less variance.
 #   gamma:      discount of J(theta) (Eq. 12-13), as in the authors' code.
 #   tau:        Gumbel-Softmax temperature (Eq. 11). At tau = 1 a confident policy's
 #               softmax saturates and its straight-through gradient vanishes (the policy
