@@ -331,17 +331,12 @@ def test_9_smoke_run_writes_results(tmp_path):
     assert rows[0].startswith("env_steps,") and len(rows) >= 3
 
 
-def run_train(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
-
-
-def write_demos(path: Path, **overrides) -> Path:
-    env = gym.make("CartPole-v1")
-    demos = expert.rollout(expert.cartpole_controller, env, 1, seed=0)
-    demos.update(overrides)
-    np.savez(path, **demos)
-    return path
+def test_9c_own_demonstrations_file_is_used(tmp_path):
+    demos = expert.rollout(expert.cartpole_controller, gym.make("CartPole-v1"), 2, seed=123)
+    np.savez(tmp_path / "mine.npz", **demos)
+    results = train.main(["--demos", str(tmp_path / "mine.npz"), "--env-steps", "256", "--eval-episodes", "1",
+                          "--final-episodes", "1", "--out", str(tmp_path / "run")])
+    assert results["num_demos"] == 2 and results["expert_return_mean"] == 500.0
 
 
 # Envs this project must refuse, registered by a module passed as --env module:EnvId.
