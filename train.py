@@ -97,6 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gamma", type=float, help="discount of J(theta) in Eq. 12-13 (default 0.99)")
     p.add_argument("--tau", type=float, help="Gumbel-Softmax temperature, discrete actions (default 1)")
     p.add_argument("--hidden", type=int, help="units per hidden layer of pi, D and f (per-env default)")
+    p.add_argument("--policy-lr", type=float, default=1e-3, help="Adam learning rate of the policy")
     p.add_argument("--policy-updates", type=int, help="policy steps per iteration, on the newest segments")
     p.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
     p.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
@@ -232,9 +233,9 @@ def main(argv: list[str] | None = None) -> dict:
     policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args.hidden, tau=args.tau).to(device)
     D = Discriminator(obs_dim, act_dim, normalizer, hidden=args.hidden).to(device)
     f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden).to(device)
-    # Learning rates: Adam's usual 1e-3 for all three (the authors used 1e-4 for
-    # the policy, with gradients accumulated over 7 trajectories of 10 steps).
-    opt_pi = torch.optim.Adam(policy.parameters(), lr=1e-3)
+    # Learning rates: Adam's usual 1e-3 for all three by default (the authors used
+    # 1e-4 for the policy, with gradients accumulated over 7 trajectories of 10 steps).
+    opt_pi = torch.optim.Adam(policy.parameters(), lr=args.policy_lr)
     opt_D = torch.optim.Adam(D.parameters(), lr=1e-3)
     opt_f = torch.optim.Adam(f.parameters(), lr=1e-3)
     buffer = ReplayBuffer(200_000, obs_dim, act_dim, f.history_len - 1, device)
