@@ -106,8 +106,9 @@ def policy_gradient_recursion(policy, f, cost_fn: CostFn, seg: Segment,
     """
     params = [p for p in policy.parameters() if p.requires_grad]
     T, B = seg.s.shape[:2]
-    J_s_next = torch.zeros_like(seg.s[0])  # J'_s'   (B, obs_dim), zero after the last step
-    J_theta_next = [torch.zeros_like(p) for p in params]  # J'_theta
+    # J'_s' and J'_theta: the values of Eq. 12-13 one step later; zero after the last step.
+    J_s_prime = torch.zeros_like(seg.s[0])  # (B, obs_dim)
+    J_theta_prime = [torch.zeros_like(p) for p in params]
     for t in reversed(range(T)):
         s = seg.s[t].detach().requires_grad_(True)  # (B, obs_dim), the real s_t
         a_pi = policy(s, seg.xi[t])  # a_t = pi(s_t, xi_t; theta), still attached to s and theta
@@ -118,7 +119,7 @@ def policy_gradient_recursion(policy, f, cost_fn: CostFn, seg: Segment,
 
         # J'_s' f_s and J'_s' f_a: one vector-Jacobian product through the model.
         # J'_s' is zero where the episode ended at t (s_{t+1} was a reset).
-        J_prime = J_s_next * (~seg.done[t]).unsqueeze(-1).to(s.dtype)
+        J_prime = J_s_prime * (~seg.done[t]).unsqueeze(-1).to(s.dtype)
         if t + 1 < T:
             s_model = f(s, a, seg.context[t])
             Jf_s, Jf_a = torch.autograd.grad(s_model, (s, a), grad_outputs=J_prime)
@@ -134,9 +135,10 @@ def policy_gradient_recursion(policy, f, cost_fn: CostFn, seg: Segment,
 
         # Eq. 12: J_s = c_s + c_a pi_s + gamma J'_s' (f_s + f_a pi_s)
         #             = c_s + gamma J'_s' f_s + (c_a + gamma J'_s' f_a) pi_s
-        J_s_next = c_s + gamma * Jf_s + Ja_pi_s
+        J_s = c_s + gamma * Jf_s + Ja_pi_s
         # Eq. 13: J_theta = c_a pi_theta + gamma (J'_s' f_a pi_theta + J'_theta)
         #                 = (c_a + gamma J'_s' f_a) pi_theta + gamma J'_theta
-        J_theta_next = [g + gamma * g_next for g, g_next in zip(Ja_pi_theta, J_theta_next)]
+        J_theta = [g + gamma * g_prime for g, g_prime in zip(Ja_pi_theta, J_theta_prime)]
+        J_s_prime, J_theta_prime = J_s, J_theta  # step t becomes the "next step" of t - 1
     # The rows were summed above; J is their mean.
-    return [g / B for g in J_theta_next], J_s_next / B
+    return [g / B for g in J_theta], J_s / B
