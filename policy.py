@@ -29,7 +29,7 @@ Action representation used by D and f (discriminator.py, forward_model.py):
 This file also holds the two small building blocks every component shares:
 `mlp()` and `Normalizer`.
 
-Used by: train.py (acting, evaluation, BC), mgail.py (the policy step),
+Used by: train.py (acting, evaluation, BC), mgail.py (the policy step), enjoy.py (loading a run),
 expert.py (the SAC actor reuses `mlp`).
 """
 from __future__ import annotations
