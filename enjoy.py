@@ -94,7 +94,7 @@ def plot_learning_curve(history: list[dict], expert_return: float, path: Path, t
     mean = np.array([r["eval_return_mean"] for r in history])
     std = np.array([r["eval_return_std"] for r in history])
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(steps, mean, label="MGAIL (deterministic policy)")
+    ax.plot(steps, mean, label="policy (deterministic)")
     ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
     ax.axhline(expert_return, color="k", linestyle="--", label="expert")
     ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")  # 50000 -> 50k

@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> dict:
     csv_file.close()
     if tensorboard:
         tensorboard.close()
-    plot_learning_curve(history, expert_return, args.out / "learning_curve.png", f"MGAIL on {args.env}, seed {args.seed}")
+    plot_learning_curve(history, expert_return, args.out / "learning_curve.png", f"{args.algo.upper()} on {args.env}, seed {args.seed}")
     if args.video:
         record_video(policy_actor(policy, act_space, device), args.env, args.out / "policy.gif", seed=args.seed)
     if not finished:
