@@ -48,7 +48,7 @@ def load_policy(run_dir: Path) -> tuple[Policy, dict]:
 
 
 def policy_actor(policy: Policy, space: gym.Space, device: torch.device | str = "cpu"):
-    """observations (B, obs_dim) -> env actions of the deterministic policy (argmax / tanh(mu))."""
+    """observations (B, obs_dim) -> env actions of the deterministic policy (argmax / mu, clipped to the bounds)."""
     return lambda o: to_env(policy.mode(torch.as_tensor(np.asarray(o), dtype=torch.float32, device=device)), space)
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import sys
@@ -327,8 +328,12 @@ def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int) -> Path:
 
     Deterministic: the expert acts without noise, and episode i starts from
     reset(seed = 1_000_000 + 1000 * seed + i), a range no training run uses.
+    The file name carries a digest of the expert's weights, so a retrained
+    expert never reuses the demonstrations of the one before it.
     """
-    path = DEMO_CACHE / f"{env_id}-n{num_demos}-seed{seed}.npz"
+    weights = EXPERT_DIR / f"{env_id}.pt"
+    version = hashlib.sha1(weights.read_bytes()).hexdigest()[:8] if weights.exists() else "hand"
+    path = DEMO_CACHE / f"{env_id}-n{num_demos}-seed{seed}-{version}.npz"
     if not path.exists():
         demos = rollout(load_expert(env_id, env), env, num_demos, seed=1_000_000 + 1000 * seed)
         DEMO_CACHE.mkdir(exist_ok=True)

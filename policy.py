@@ -23,7 +23,7 @@ gradient is computed later: Eq. 12-13 are evaluated "at xi_t" (mgail.py).
 
 Action representation used by D and f (discriminator.py, forward_model.py):
 * discrete: a one-hot vector of length n;
-* continuous: a vector in [-1, 1]^d, mapped affinely to the env's bounds only
+* continuous: a vector whose box [-1, 1]^d is the env's bounds, mapped affinely (and clipped) only
   when it is sent to the environment (`to_env`).
 
 This file also holds the two small building blocks every component shares:
@@ -130,7 +130,7 @@ class Policy(nn.Module):
             # authors' code fixes sigma to the expert actions' std / 6. We learn
             # one state-independent log sigma, the usual compromise: it adapts,
             # and the mean network stays the same as in the discrete case.
-            # exp(-0.5) ~ 0.6 in pre-tanh units: wide enough to explore at start.
+            # exp(-0.5) ~ 0.6, in units where the bounds are -1 and 1: wide enough to explore at start.
             self.log_sigma = nn.Parameter(torch.full((act_dim,), init_log_sigma))
 
     def sample_xi(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -144,17 +144,17 @@ class Policy(nn.Module):
         out = self.net(self.normalizer(s))  # (B, act_dim)
         if self.discrete:
             return gumbel_softmax_straight_through(out, xi, self.tau)  # (B, n) one-hot
-        return squash(reparameterise(out, self.log_sigma, xi))  # (B, d) in [-1, 1]
+        return reparameterise(out, self.log_sigma, xi)  # (B, d), unbounded: see to_env
 
     def mode(self, s: torch.Tensor) -> torch.Tensor:
-        """The deterministic action used for evaluation: argmax pi (one-hot), or squash(mu)."""
+        """The deterministic action used for evaluation: argmax pi (one-hot), or mu."""
         out = self.net(self.normalizer(s))
         if self.discrete:
             return F.one_hot(out.argmax(dim=-1), self.act_dim).to(out.dtype)
-        return squash(out)
+        return out
 
     def entropy(self, s: torch.Tensor) -> torch.Tensor:
-        """Mean entropy of pi(.|s) (of the Gaussian before squashing), a diagnostic for the log."""
+        """Mean entropy of pi(.|s), a diagnostic for the log."""
         if self.discrete:
             return torch.distributions.Categorical(logits=self.net(self.normalizer(s))).entropy().mean()
         return (0.5 * np.log(2 * np.pi * np.e) + self.log_sigma).sum()
@@ -165,22 +165,21 @@ def reparameterise(mu: torch.Tensor, log_sigma: torch.Tensor, xi: torch.Tensor) 
     return mu + xi * log_sigma.exp()
 
 
-def squash(u: torch.Tensor) -> torch.Tensor:
-    """Keep actions inside the env's bounds: a = tanh(u), in (-1, 1).
-
-    Deviation from the paper: the paper's Gaussian is unbounded, and the
-    authors' code lets the environment clip. Clipping has zero gradient
-    outside the bounds, so D's gradient would stop there; tanh keeps a
-    gradient everywhere (it only shrinks near the bounds).
-    """
-    return torch.tanh(u)
-
-
 def to_env(a: torch.Tensor, space) -> np.ndarray:
-    """Internal action -> what env.step takes: an index (Discrete), or a vector in [low, high] (Box)."""
+    """Internal action -> what env.step takes: an index (Discrete), or a vector in [low, high] (Box).
+
+    Continuous actions are the paper's unbounded Gaussian (Eq. 9); like the
+    authors' code, the environment gets them clipped to its bounds, while D and
+    f see the unclipped action. D never sees an expert action outside [-1, 1],
+    so its gradient itself pulls the policy back inside the bounds.
+    (A tanh-squashed Gaussian, tried first, got stuck on HalfCheetah-v5 at a
+    return of about -600: its expert's actions are mostly at the bounds, the
+    policy pushed every tanh into saturation, where no gradient passes, within
+    the first ~10k steps, and never left; README, "Departures".)
+    """
     if hasattr(space, "n"):
         return a.argmax(dim=-1).cpu().numpy()
-    a = a.detach().cpu().numpy()
+    a = a.detach().cpu().numpy().clip(-1.0, 1.0)
     return space.low + (a + 1.0) * 0.5 * (space.high - space.low)
 
 

@@ -314,6 +314,40 @@ def test_8_label_convention_D_is_probability_of_policy_and_policy_lowers_it():
     assert policy.mode(s).mean().item() < before - 0.1
 
 
+def test_8b_gradient_penalty_equals_closed_form_for_a_linear_D():
+    # With a linear logit l(x) = w.x + b, grad_x l = w at every point, so the penalty
+    # is lambda (||w|| - 1)^2 wherever the mixed points fall, and its gradient in w is
+    # 2 lambda (||w|| - 1) w / ||w||: both checked against discriminator.py's term.
+    torch.manual_seed(0)
+    D = Discriminator(3, 2, identity_normalizer(3))
+    D.net = torch.nn.Linear(5, 1)
+    s_pi, a_pi, s_exp, a_exp = torch.randn(64, 3), torch.randn(64, 2), torch.randn(64, 3), torch.randn(64, 2)
+    lam = 10.0
+    plain, _ = D.loss(s_pi, a_pi, s_exp, a_exp)
+    with_gp, _ = D.loss(s_pi, a_pi, s_exp, a_exp, grad_penalty=lam)
+    w = D.net.weight.detach()[0]
+    torch.testing.assert_close(with_gp - plain, lam * (w.norm() - 1) ** 2)
+    (g_plain,) = torch.autograd.grad(plain, D.net.weight)
+    (g_gp,) = torch.autograd.grad(with_gp, D.net.weight)
+    torch.testing.assert_close(g_gp - g_plain, (2 * lam * (w.norm() - 1) * w / w.norm())[None])
+
+
+def test_8c_continuous_actions_are_clipped_only_for_the_env():
+    space = gym.spaces.Box(low=np.array([-2.0, 0.0]), high=np.array([2.0, 1.0]))
+    a = torch.tensor([[1.5, -3.0], [0.0, 0.5]])  # unbounded Gaussian samples, in [-1, 1] units
+    np.testing.assert_allclose(train.to_env(a, space), [[2.0, 0.0], [0.0, 0.75]])
+    np.testing.assert_allclose(train.from_env(np.array([[2.0, 0.0], [0.0, 0.75]]), space), [[1.0, -1.0], [0.0, 0.5]])
+    # The policy's sample itself is not clipped: D and f see it, and D's gradient reaches mu beyond the bounds.
+    policy = Policy(1, 1, False, identity_normalizer(1), hidden=8)
+    with torch.no_grad():
+        policy.net[-1].bias.fill_(5.0)
+    mu = policy.mode(torch.zeros(3, 1))
+    assert (mu > 4).all()
+    a = policy(torch.zeros(3, 1), torch.zeros(3, 1))
+    (g,) = torch.autograd.grad(a.sum(), policy.net[-1].bias)
+    torch.testing.assert_close(g, torch.tensor([3.0]))
+
+
 # ---------------------------------------------------------------------------
 # 9. train.py end to end, and its errors on bad input
 # ---------------------------------------------------------------------------

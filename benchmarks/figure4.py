@@ -30,7 +30,9 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1, help="runs at once (at most the number of cores)")
     p.add_argument("extra", nargs="*", help="after --: extra train.py flags for new runs")
     args = p.parse_args()
-    name = lambda m, s: f"{args.env}-mgail-{m}-seed{s}"
+    # The advanced model is train.py's default, so its runs are Table 1's MGAIL runs (table1.py
+    # names them <env>-mgail-seed<s>): one set of runs serves both, and a finished one is reused.
+    name = lambda m, s: f"{args.env}-mgail-seed{s}" if m == "advanced" else f"{args.env}-mgail-{m}-seed{s}"
     jobs = [(m, s) for m in MODELS for s in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda j: run_one(args.env, "mgail", j[1], ["--model", j[0], *args.extra], name(*j)), jobs))
