@@ -153,6 +153,28 @@ def make_models(obs_dim: int, act_dim: int):
             AdvancedForwardModel(obs_dim, act_dim, norm, np.ones(obs_dim), hidden=32, history_len=3)]
 
 
+def test_4c_bounded_logits_keep_the_straight_through_gradient_alive():
+    # A policy whose raw output favours action 0 by 200 would give softmax = one-hot and a
+    # zero gradient; with |logit| <= LOGIT_BOUND, pi(a|s) >= e^{-2L}/n and the gradient lives.
+    import policy as policy_module
+    L = policy_module.LOGIT_BOUND
+    pi = Policy(2, 3, True, identity_normalizer(2), hidden=8, tau=3.0)
+    with torch.no_grad():
+        pi.net[-1].weight.zero_()
+        pi.net[-1].bias.copy_(torch.tensor([200.0, 0.0, -200.0]))
+    s = torch.zeros(4, 2)
+    logits = pi.head(s)
+    torch.testing.assert_close(logits[0], L * torch.tanh(torch.tensor([200.0, 0.0, -200.0]) / L))
+    probs = torch.softmax(logits, -1)[0]
+    assert probs.min() >= math.exp(-2 * L) / 3 - 1e-9
+    a = pi(s, torch.zeros(4, 3))
+    (g,) = torch.autograd.grad(a[:, 1].sum(), pi.net[-1].bias)
+    assert g.abs().max() > 1e-4  # an unbounded head gives ~0 here (checked next)
+    raw = torch.tensor([[200.0, 0.0, -200.0]], requires_grad=True)
+    (g_raw,) = torch.autograd.grad(gumbel_softmax_straight_through(raw, torch.zeros(1, 3), 3.0)[:, 1].sum(), raw)
+    assert g_raw.abs().max() < 1e-20
+
+
 def test_5a_forward_model_jacobians_pass_gradcheck():
     torch.manual_seed(0)
     for f in make_models(3, 2):

@@ -456,7 +456,7 @@ def behavioural_cloning(policy: Policy, s_exp: torch.Tensor, a_exp: torch.Tensor
     """
     for _ in range(steps):
         idx = torch.randint(0, len(s_exp), (batch,), device=s_exp.device)
-        out = policy.net(policy.normalizer(s_exp[idx]))
+        out = policy.head(s_exp[idx])
         if policy.discrete:
             loss = torch.nn.functional.cross_entropy(out, a_exp[idx].argmax(-1))
         else:
