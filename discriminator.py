@@ -47,9 +47,13 @@ class Discriminator(nn.Module):
         self.normalizer = normalizer
         self.net = mlp(obs_dim + act_dim, [hidden, hidden], 1)
 
+    def net_input(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """x = [normalised s, a], what the net sees; (B, obs_dim + act_dim)."""
+        return torch.cat([self.normalizer(s), a], dim=-1)
+
     def logit(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """l(s, a) = log D / (1 - D); s: (B, obs_dim), a: (B, act_dim) -> (B,)."""
-        return self.net(torch.cat([self.normalizer(s), a], dim=-1)).squeeze(-1)
+        return self.net(self.net_input(s, a)).squeeze(-1)
 
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Eq. 6: D(s, a) = p(pi | s, a) = 1 / (1 + phi psi) = sigmoid(l)."""
@@ -91,8 +95,7 @@ class Discriminator(nn.Module):
         loss = 0.5 * (F.binary_cross_entropy_with_logits(l_pi, torch.ones_like(l_pi))
                       + F.binary_cross_entropy_with_logits(l_exp, torch.zeros_like(l_exp)))
         if grad_penalty > 0:
-            x_pi = torch.cat([self.normalizer(s_pi), a_pi], dim=-1)
-            x_exp = torch.cat([self.normalizer(s_exp), a_exp], dim=-1)
+            x_pi, x_exp = self.net_input(s_pi, a_pi), self.net_input(s_exp, a_exp)
             eps = torch.rand(len(x_pi), 1, device=x_pi.device)
             x = (eps * x_pi + (1 - eps) * x_exp).detach().requires_grad_(True)
             (grad_x,) = torch.autograd.grad(self.net(x).sum(), x, create_graph=True)

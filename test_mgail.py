@@ -6,12 +6,14 @@ Run: python -m pytest -q     (about 2 minutes on 2 CPU cores)
 2. A discriminator trained on samples of those Gaussians approaches 1/(1 + phi psi).
 3. The reparameterised gradient of E[D] (Eq. 9) = the analytic gradient of an analytic E[D].
 4. Gumbel-Max samples follow pi (chi-square); straight-through is one-hot forward,
-   softmax Jacobian backward (Eq. 10-11).
+   softmax Jacobian backward (Eq. 10-11); bounded logits keep that gradient alive.
 5. f_s, f_a pass gradcheck in float64; both models learn a known linear system.
 6. The Eq. 12-13 recursion = autograd through the unrolled graph = finite differences.
 7. "Value from reality": the real state's value, the model's Jacobian.
-8. The label convention D = p(pi | s, a), and the policy step lowers D.
+8. The label convention D = p(pi | s, a), and the policy step lowers D; D's gradient
+   penalty = its closed form for a linear D; continuous actions are clipped only for the env.
 9. train.py end to end on a tiny budget; bad input exits with code 2 and one line.
+10. Determinism, kill and resume, SIGTERM, NaN stops.   11. SAC resume, shipped experts, enjoy.py.
 """
 from __future__ import annotations
 

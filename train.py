@@ -107,7 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-envs", type=int, help="parallel envs per iteration (per-env default)")
     p.add_argument("--unroll", type=int, help="steps T of each segment the policy step unrolls (per-env default)")
     p.add_argument("--gamma", type=float, help="discount of J(theta) in Eq. 12-13 (default 0.99)")
-    p.add_argument("--tau", type=float, help="Gumbel-Softmax temperature, discrete actions (default 1)")
+    p.add_argument("--tau", type=float, help="Gumbel-Softmax temperature, discrete actions (per-env default)")
     p.add_argument("--log-sigma", type=float, default=-0.5,
                    help="initial log sigma of the Gaussian policy, continuous actions (default -0.5)")
     p.add_argument("--hidden", type=int, help="units per hidden layer of pi, D and f (per-env default)")
@@ -386,9 +386,6 @@ def main(argv: list[str] | None = None) -> dict:
 
         # --- Algorithm 1: J_theta by Eq. 12-13 along the segment just collected, then the step.
         # (Autograd through the unrolled graph gives exactly the recursion's J_theta: mgail.py.)
-        # With --policy-updates K > 1, K steps each take one of the K newest segments: the
-        # older ones were collected by a slightly older policy, but their states are real
-        # and the actions are recomputed at the current theta with the same xi.
         # Deviation from the paper (which does not say): the policy's learning rate decays
         # linearly to 0 over the env-step budget. The adversarial game keeps moving the
         # policy; without the decay the return at the end of a run is one sample of an
@@ -396,6 +393,9 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.constant_lr:
             for group in opt_pi.param_groups:
                 group["lr"] = args.policy_lr * max(0.0, 1.0 - run["env_steps"] / args.env_steps)
+        # With --policy-updates K > 1, K steps each take one of the K newest segments: the
+        # older ones were collected by a slightly older policy, but their states are real
+        # and the actions are recomputed at the current theta with the same xi.
         recent_segments = (recent_segments + [seg])[-args.policy_updates:]
         for k in range(args.policy_updates):
             update_seg = recent_segments[-1 - k % len(recent_segments)]
