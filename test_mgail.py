@@ -12,7 +12,8 @@ Run: python -m pytest -q     (about 2 minutes on 2 CPU cores)
 7. "Value from reality": the real state's value, the model's Jacobian.
 8. The label convention D = p(pi | s, a), and the policy step lowers D; D's gradient
    penalty = its closed form for a linear D; continuous actions are clipped only for the env.
-9. train.py end to end on a tiny budget; bad input exits with code 2 and one line.
+9. train.py end to end on a tiny budget; bad input exits with code 2 and one line;
+   an expert-state restart reproduces the physical state.
 10. Determinism, kill and resume, SIGTERM, NaN stops.   11. SAC resume, shipped experts, enjoy.py.
 """
 from __future__ import annotations
@@ -427,6 +428,7 @@ gym.register("MultiDiscrete-v0", lambda: Odd(box, gym.spaces.MultiDiscrete([2, 3
     ("empty_demos", "is empty"),
     ("nan_demos", "non-finite"),
     ("unwritable_out", "cannot write to --out"),
+    ("restarts_not_mujoco", "--restarts needs a MuJoCo env"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -448,6 +450,7 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "empty_demos": ["--demos", demos_file("e.npz", **{k: v[:0] for k, v in good.items()})],
         "nan_demos": ["--demos", demos_file("n.npz", observations=good["observations"] * np.nan)],
         "unwritable_out": ["--out", "/proc/mgail-cannot-write-here"],
+        "restarts_not_mujoco": ["--restarts", "0.1"],
     }[case]
     out = [] if case == "unwritable_out" else ["--out", str(tmp_path / "out")]
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *out, *args],
@@ -457,6 +460,32 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("env_id,k", [("Hopper-v5", 1), ("Ant-v5", 2)])
+def test_9d_expert_state_restart_reproduces_the_physical_state(env_id, k):
+    """jump_to(obs) in a second env, then the same actions in both: the same observations follow."""
+    a_env, b_env = gym.make(env_id), gym.make(env_id)
+    assert train.qpos_offset(a_env) == k
+    a_env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        obs_a, *_ = a_env.step(rng.uniform(-1, 1, a_env.action_space.shape))
+    b_env.reset(seed=4)
+    train.jump_to(b_env, obs_a, k)
+    for _ in range(10):
+        action = rng.uniform(-1, 1, a_env.action_space.shape)
+        obs_a, r_a, *_ = a_env.step(action)
+        obs_b, r_b, *_ = b_env.step(action)
+        np.testing.assert_allclose(obs_b, obs_a, atol=1e-5)
+        assert abs(r_a - r_b) < 1e-3  # (the torso sits elsewhere on the floor: rounding differs)
+
+
+def test_9e_restarts_run_end_to_end(tmp_path):
+    results = train.main(["--env", "Hopper-v5", "--restarts", "1.0", "--env-steps", "512", "--hidden", "16",
+                          "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
+                          "--eval-episodes", "1", "--final-episodes", "1", "--out", str(tmp_path)])
+    assert results["env_steps"] == 512 and results["finished"]
 
 
 # ---------------------------------------------------------------------------

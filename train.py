@@ -118,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
     p.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
     p.add_argument("--grad-penalty", type=float, help="weight of D's gradient penalty (per-env default; 0 = none)")
+    p.add_argument("--restarts", type=float, default=0.0,
+                   help="MuJoCo only: chance per env and iteration of jumping to a random expert state (default 0)")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
     p.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
@@ -164,6 +166,35 @@ def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env
             isinstance(act_space, gym.spaces.Box) and len(act_space.shape) != 1):
         fail(f"{env_id} has actions {act_space}; only Discrete or flat Box actions are supported")
     return envs, gym.make(env_id)
+
+
+def qpos_offset(env: gym.Env) -> int:
+    """How many leading coordinates of qpos a MuJoCo env leaves out of its observation.
+
+    MuJoCo locomotion observations begin with qpos[k:] and then qvel: k = 1
+    (the torso's x: Hopper, Walker2d, HalfCheetah) or 2 (x and y: Ant,
+    Humanoid). Found by comparing an observation with the simulator's qpos.
+    Returns -1 for an env that is not of this form.
+    """
+    u = env.unwrapped
+    if not (hasattr(u, "set_state") and hasattr(u, "data")):
+        return -1
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):  # a few random steps, so no coordinate is still at its reset value
+        obs, *_ = env.step(env.action_space.sample())
+    nq = u.model.nq
+    return next((k for k in (0, 1, 2) if np.allclose(obs[:nq - k], u.data.qpos[k:], atol=1e-6)), -1)
+
+
+def jump_to(env: gym.Env, obs: np.ndarray, k: int) -> None:
+    """Put a MuJoCo env into the physical state an observation shows (expert-state restarts).
+
+    qpos = (0, .., 0, obs[:nq-k]), qvel = obs[nq-k : nq-k+nv]. The k left-out
+    coordinates (the torso's position on the floor) do not enter the dynamics.
+    """
+    u = env.unwrapped
+    nq, nv = u.model.nq, u.model.nv
+    u.set_state(np.concatenate([np.zeros(k), obs[:nq - k]]), obs[nq - k:nq - k + nv])
 
 
 class ReplayBuffer:
@@ -293,6 +324,11 @@ def main(argv: list[str] | None = None) -> dict:
                          for sig in (signal.SIGINT, signal.SIGTERM)}
 
     B, T = args.num_envs, args.unroll
+    if args.restarts > 0:
+        k_offset = qpos_offset(eval_env)
+        if k_offset < 0:
+            fail(f"--restarts needs a MuJoCo env whose observation starts with qpos and qvel; "
+                 f"{args.env} is not one: use --restarts 0")
     # On resume, the interrupted episodes are not continued: the envs restart from
     # a seed that depends on the step count (the env-step count itself is exact).
     obs = tensor(envs.reset(seed=args.seed + run["env_steps"])[0])  # (B, obs_dim)
@@ -341,6 +377,19 @@ def main(argv: list[str] | None = None) -> dict:
             save_checkpoint()
             last_checkpoint = time.time()
 
+        # --- Expert-state restarts (not in the paper; the authors' code does it, every 15
+        # iterations a short rollout from a random expert state). With chance --restarts, an
+        # env jumps to a random state of the demonstrations and the policy acts on from there,
+        # so pi and D also see the states the expert reaches and pi does not yet. That
+        # episode's return is not logged (it did not start from a reset).
+        if args.restarts > 0:
+            for i in np.flatnonzero(np.random.rand(B) < args.restarts):
+                j = np.random.randint(len(s_exp))
+                jump_to(envs.envs[i], demos["observations"][j], k_offset)
+                obs[i] = s_exp[j]  # the demo's observation (features such as contact forces included)
+                context[i] = s_exp[j]
+                ep_return[i] = np.nan
+
         # --- Algorithm 1: act in the real env with a = pi(s, xi; theta), keep xi.
         seg_s, seg_xi, seg_ctx, seg_done = [], [], [], []
         for t in range(T):
@@ -352,7 +401,8 @@ def main(argv: list[str] | None = None) -> dict:
             s_next = next_obs.copy()  # the true successor, also where an episode ended
             for i in np.flatnonzero(done):
                 s_next[i] = info["final_obs"][i]
-                run["train_returns"].append(float(ep_return[i] + reward[i]))
+                if not np.isnan(ep_return[i]):  # (NaN: the episode had a restart)
+                    run["train_returns"].append(float(ep_return[i] + reward[i]))
             ep_return = np.where(done, 0.0, ep_return + reward)
             # ... and push (s, a, s') into the buffer B.
             buffer.add(obs, a, tensor(s_next), context)
