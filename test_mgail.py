@@ -413,6 +413,7 @@ gym.register("Image-v0", lambda: Odd(gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
 gym.register("DictObs-v0", lambda: Odd(gym.spaces.Dict({"x": box}), gym.spaces.Discrete(2)))
 gym.register("TupleAct-v0", lambda: Odd(box, gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))))
 gym.register("MultiDiscrete-v0", lambda: Odd(box, gym.spaces.MultiDiscrete([2, 3])))
+gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
 """
 
 
@@ -428,7 +429,7 @@ gym.register("MultiDiscrete-v0", lambda: Odd(box, gym.spaces.MultiDiscrete([2, 3
     ("empty_demos", "is empty"),
     ("nan_demos", "non-finite"),
     ("unwritable_out", "cannot write to --out"),
-    ("restarts_not_mujoco", "--restarts needs a MuJoCo env"),
+    ("restarts_unknown_state", "--restarts cannot set the state of NoState-v0"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -450,7 +451,7 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "empty_demos": ["--demos", demos_file("e.npz", **{k: v[:0] for k, v in good.items()})],
         "nan_demos": ["--demos", demos_file("n.npz", observations=good["observations"] * np.nan)],
         "unwritable_out": ["--out", "/proc/mgail-cannot-write-here"],
-        "restarts_not_mujoco": ["--restarts", "0.1"],
+        "restarts_unknown_state": ["--env", "odd_envs:NoState-v0", "--restarts", "0.1"],
     }[case]
     out = [] if case == "unwritable_out" else ["--out", str(tmp_path / "out")]
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *out, *args],
@@ -462,19 +463,19 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], proc.stderr
 
 
-@pytest.mark.parametrize("env_id,k", [("Hopper-v5", 1), ("Ant-v5", 2)])
-def test_9d_expert_state_restart_reproduces_the_physical_state(env_id, k):
-    """jump_to(obs) in a second env, then the same actions in both: the same observations follow."""
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "Ant-v5", "CartPole-v1", "MountainCar-v0", "Acrobot-v1"])
+def test_9d_expert_state_restart_reproduces_the_physical_state(env_id):
+    """jump(obs) in a second env, then the same actions in both: the same observations follow."""
     a_env, b_env = gym.make(env_id), gym.make(env_id)
-    assert train.qpos_offset(a_env) == k
+    jump = train.state_jumper(a_env)
     a_env.reset(seed=3)
-    rng = np.random.default_rng(0)
-    for _ in range(30):
-        obs_a, *_ = a_env.step(rng.uniform(-1, 1, a_env.action_space.shape))
+    a_env.action_space.seed(0)
+    for _ in range(30 if env_id != "CartPole-v1" else 5):
+        obs_a, *_ = a_env.step(a_env.action_space.sample())
     b_env.reset(seed=4)
-    train.jump_to(b_env, obs_a, k)
-    for _ in range(10):
-        action = rng.uniform(-1, 1, a_env.action_space.shape)
+    jump(b_env, obs_a)
+    for _ in range(10 if env_id != "CartPole-v1" else 3):
+        action = a_env.action_space.sample()
         obs_a, r_a, *_ = a_env.step(action)
         obs_b, r_b, *_ = b_env.step(action)
         np.testing.assert_allclose(obs_b, obs_a, atol=1e-5)

@@ -119,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
     p.add_argument("--grad-penalty", type=float, help="weight of D's gradient penalty (per-env default; 0 = none)")
     p.add_argument("--restarts", type=float, default=0.0,
-                   help="MuJoCo only: chance per env and iteration of jumping to a random expert state (default 0)")
+                   help="chance per env and iteration of jumping to a random expert state (default 0)")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
     p.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
@@ -168,33 +168,35 @@ def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env
     return envs, gym.make(env_id)
 
 
-def qpos_offset(env: gym.Env) -> int:
-    """How many leading coordinates of qpos a MuJoCo env leaves out of its observation.
+def state_jumper(env: gym.Env):
+    """A function jump(env, obs) that puts an env of this kind into the state `obs` shows, or None.
 
-    MuJoCo locomotion observations begin with qpos[k:] and then qvel: k = 1
-    (the torso's x: Hopper, Walker2d, HalfCheetah) or 2 (x and y: Ant,
-    Humanoid). Found by comparing an observation with the simulator's qpos.
-    Returns -1 for an env that is not of this form.
+    Used by expert-state restarts. Found by comparing an observation, after a
+    few random steps, with the simulator's own state:
+    * MuJoCo locomotion: obs = (qpos[k:], qvel, ...), where k = 1 (the torso's
+      x: Hopper, Walker2d, HalfCheetah) or 2 (x and y: Ant, Humanoid). The k
+      left-out coordinates, the torso's place on the floor, do not enter the
+      dynamics: they are set to 0.
+    * Classic control: `state` is the observation itself (CartPole, MountainCar)
+      or, for Acrobot, the angles behind its cosines and sines.
     """
     u = env.unwrapped
-    if not (hasattr(u, "set_state") and hasattr(u, "data")):
-        return -1
     obs, _ = env.reset(seed=0)
-    for _ in range(5):  # a few random steps, so no coordinate is still at its reset value
+    for _ in range(5):
         obs, *_ = env.step(env.action_space.sample())
-    nq = u.model.nq
-    return next((k for k in (0, 1, 2) if np.allclose(obs[:nq - k], u.data.qpos[k:], atol=1e-6)), -1)
-
-
-def jump_to(env: gym.Env, obs: np.ndarray, k: int) -> None:
-    """Put a MuJoCo env into the physical state an observation shows (expert-state restarts).
-
-    qpos = (0, .., 0, obs[:nq-k]), qvel = obs[nq-k : nq-k+nv]. The k left-out
-    coordinates (the torso's position on the floor) do not enter the dynamics.
-    """
-    u = env.unwrapped
-    nq, nv = u.model.nq, u.model.nv
-    u.set_state(np.concatenate([np.zeros(k), obs[:nq - k]]), obs[nq - k:nq - k + nv])
+    if hasattr(u, "set_state") and hasattr(u, "data"):  # MuJoCo
+        nq, nv = u.model.nq, u.model.nv
+        for k in (0, 1, 2):
+            if np.allclose(obs[:nq - k], u.data.qpos[k:], atol=1e-6):
+                return lambda e, o: e.unwrapped.set_state(np.concatenate([np.zeros(k), o[:nq - k]]),
+                                                          o[nq - k:nq - k + nv])
+        return None
+    if hasattr(u, "state"):
+        state = np.asarray(u.state, dtype=np.float64)
+        for to_state in (lambda o: np.array(o, dtype=np.float64), expert.acrobot_state):
+            if to_state(obs).shape == state.shape and np.allclose(to_state(obs), state, atol=1e-5):
+                return lambda e, o: setattr(e.unwrapped, "state", to_state(o))
+    return None
 
 
 class ReplayBuffer:
@@ -265,6 +267,11 @@ def main(argv: list[str] | None = None) -> dict:
     discrete = isinstance(act_space, gym.spaces.Discrete)
     obs_dim = envs.single_observation_space.shape[0]
     act_dim = act_space.n if discrete else act_space.shape[0]
+    if args.restarts > 0:
+        jump = state_jumper(eval_env)
+        if jump is None:
+            fail(f"--restarts cannot set the state of {args.env} from an observation (it can for MuJoCo "
+                 f"locomotion and classic-control envs): use --restarts 0")
 
     # --- Expert demonstrations: the shipped expert's, rolled out by seed, or the user's file.
     try:
@@ -324,11 +331,6 @@ def main(argv: list[str] | None = None) -> dict:
                          for sig in (signal.SIGINT, signal.SIGTERM)}
 
     B, T = args.num_envs, args.unroll
-    if args.restarts > 0:
-        k_offset = qpos_offset(eval_env)
-        if k_offset < 0:
-            fail(f"--restarts needs a MuJoCo env whose observation starts with qpos and qvel; "
-                 f"{args.env} is not one: use --restarts 0")
     # On resume, the interrupted episodes are not continued: the envs restart from
     # a seed that depends on the step count (the env-step count itself is exact).
     obs = tensor(envs.reset(seed=args.seed + run["env_steps"])[0])  # (B, obs_dim)
@@ -385,7 +387,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.restarts > 0:
             for i in np.flatnonzero(np.random.rand(B) < args.restarts):
                 j = np.random.randint(len(s_exp))
-                jump_to(envs.envs[i], demos["observations"][j], k_offset)
+                jump(envs.envs[i], demos["observations"][j])
                 obs[i] = s_exp[j]  # the demo's observation (features such as contact forces included)
                 context[i] = s_exp[j]
                 ep_return[i] = np.nan
