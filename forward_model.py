@@ -45,6 +45,8 @@ class ForwardModel(nn.Module):
     """
 
     history_len = 1  # number of states the model reads: s_t and the H-1 before it
+    # True: f sees the action the env executed, clip(a, -1, 1) (continuous actions; set by train.py).
+    clip_actions = False
 
     def __init__(self, normalizer: Normalizer, delta_std: np.ndarray):
         super().__init__()
@@ -52,13 +54,19 @@ class ForwardModel(nn.Module):
         # min 1e-6: a coordinate that never changes would make a zero target scale.
         self.register_buffer("delta_std", torch.as_tensor(np.maximum(delta_std, 1e-6), dtype=torch.float32))
 
+    def executed(self, a: torch.Tensor) -> torch.Tensor:
+        """The action the env acts on. With clip_actions, clip(a, -1, 1): then f_a = 0 outside the
+        bounds, as in the env. Without it, f extrapolates past the bounds, where it has seen no
+        effect, and can tell the policy that a larger |a| still changes the next state."""
+        return a.clamp(-1.0, 1.0) if self.clip_actions else a
+
     def forward(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """s' = f(s, a). s: (B, obs_dim), a: (B, act_dim), context: (B, H-1, obs_dim) -> (B, obs_dim)."""
-        return s + self.delta_std * self.g(s, a, context)
+        return s + self.delta_std * self.g(s, self.executed(a), context)
 
     def loss(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
         """One-step regression: mean || g(s, a) - (s' - s) / sigma_delta ||^2."""
-        return ((self.g(s, a, context) - (s_next - s) / self.delta_std) ** 2).mean()
+        return ((self.g(s, self.executed(a), context) - (s_next - s) / self.delta_std) ** 2).mean()
 
 
 class BasicForwardModel(ForwardModel):

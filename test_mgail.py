@@ -7,7 +7,8 @@ Run: python -m pytest -q     (about 2 minutes on 2 CPU cores)
 3. The reparameterised gradient of E[D] (Eq. 9) = the analytic gradient of an analytic E[D].
 4. Gumbel-Max samples follow pi (chi-square); straight-through is one-hot forward,
    softmax Jacobian backward (Eq. 10-11); bounded logits keep that gradient alive.
-5. f_s, f_a pass gradcheck in float64; both models learn a known linear system.
+5. f_s, f_a pass gradcheck in float64; both models learn a known linear system; with
+   clip_actions f sees the executed (clipped) action and f_a = 0 outside the bounds.
 6. The Eq. 12-13 recursion = autograd through the unrolled graph = finite differences.
 7. "Value from reality": the real state's value, the model's Jacobian.
 8. The label convention D = p(pi | s, a), and the policy step lowers D; D's gradient
@@ -185,6 +186,24 @@ def test_5a_forward_model_jacobians_pass_gradcheck():
         s, a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True), torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
         ctx = torch.randn(4, f.history_len - 1, 3, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(lambda s, a, c: f(s, a, c), (s, a, ctx))
+
+
+def test_5c_clipped_forward_model_sees_the_executed_action():
+    """clip_actions: f(s, a) = f_raw(s, clip(a)), and f_a = 0 outside the bounds (finite differences)."""
+    torch.manual_seed(0)
+    for f in make_models(3, 2):
+        f = f.double()
+        s, ctx = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, f.history_len - 1, 3, dtype=torch.float64)
+        a = torch.tensor([[0.3, 1.7], [-2.5, 0.1], [0.9, -0.4], [1.2, -1.3]], dtype=torch.float64, requires_grad=True)
+        raw = f(s, a.clamp(-1, 1), ctx)  # the unclipped model, given the clipped action by hand
+        f.clip_actions = True
+        clipped = f(s, a, ctx)
+        assert torch.equal(clipped, raw)
+        (f_a,) = torch.autograd.grad(clipped.sum(), a)
+        bump = torch.zeros_like(a)
+        bump[a.abs() > 1] = 1e-3  # move every out-of-bounds component further out
+        assert torch.equal(f(s, a + bump, ctx), clipped)  # the env would not notice: nor does f
+        assert (f_a[a.abs() > 1] == 0).all() and (f_a[a.abs() < 1] != 0).all()
 
 
 def test_5b_forward_models_learn_a_linear_system():

@@ -122,6 +122,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
     p.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
     p.add_argument("--grad-penalty", type=float, help="weight of D's gradient penalty (per-env default; 0 = none)")
+    p.add_argument("--f-clip", type=int, choices=[0, 1], default=0,
+                   help="1: the forward model sees the continuous action clipped to the env's bounds, "
+                        "as the env executes it (default 0: the raw action)")
     p.add_argument("--restarts", type=float, default=0.0,
                    help="chance per env and iteration of jumping to a random expert state (default 0)")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
@@ -296,6 +299,7 @@ def main(argv: list[str] | None = None) -> dict:
                     init_log_sigma=args.log_sigma).to(device)
     D = Discriminator(obs_dim, act_dim, normalizer, hidden=args.hidden).to(device)
     f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden).to(device)
+    f.clip_actions = bool(args.f_clip) and not discrete
     # Learning rates: Adam's usual 1e-3 for all three by default (the authors used
     # 1e-4 for the policy, with gradients accumulated over 7 trajectories of 10 steps).
     opt_pi = torch.optim.Adam(policy.parameters(), lr=args.policy_lr)
