@@ -96,8 +96,10 @@ def main() -> None:
         mgail_cells = (f"{cell(m)} | {mean_std(norm(m), 2)} | {m[0]['env_steps']} | "
                        f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else "— | — | — | —")
         rows.append(f"| {env_id} | {r_exp:.1f} | {cell(bc)} | {mean_std(norm(bc), 2)} | {mgail_cells} | {len(m)} |")
-        plot_curves(env_id, [HERE / "runs" / f"{env_id}-mgail-seed{s}" for s in args.seeds], r_exp,
-                    [r["eval_return_mean"] for r in res["bc"]])
+        curves = [d for d in (HERE / "runs" / f"{env_id}-mgail-seed{s}" for s in args.seeds)
+                  if (d / "progress.csv").exists()]
+        if curves:  # (no MGAIL run yet: no curve to draw)
+            plot_curves(env_id, curves, r_exp, [r["eval_return_mean"] for r in res["bc"]])
     (HERE / "table1.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
 
