@@ -74,7 +74,8 @@ DEFAULTS = {
     "Hopper-v5": dict(env_steps=300_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
                       hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=0.0, eval_every=10_000),
     # Walker2d: Hopper's settings (its two-legged sibling: the same kind of state, the same
-    # falls that end an episode) with Table 1's budget for it.
+    # falls that end an episode) with Table 1's budget for it. Not yet a working setting:
+    # no variant tried has learned to walk (README, Table 1 notes).
     "Walker2d-v5": dict(env_steps=1_000_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
                         hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=0.0, eval_every=10_000),
     # HalfCheetah: Hopper's settings plus D's gradient penalty, and Table 1's budget. The penalty
