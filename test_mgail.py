@@ -15,7 +15,8 @@ Run: python -m pytest -q     (about 2 minutes on 2 CPU cores)
    penalty = its closed form for a linear D; continuous actions are clipped only for the env.
 9. train.py end to end on a tiny budget; bad input exits with code 2 and one line;
    an expert-state restart reproduces the physical state.
-10. Determinism, kill and resume, SIGTERM, NaN stops.   11. SAC resume, shipped experts, enjoy.py.
+10. Determinism, kill and resume, SIGTERM, NaN stops.   11. SAC resume, shipped experts, enjoy.py,
+    benchmarks/probe.py.
 """
 from __future__ import annotations
 
@@ -628,3 +629,12 @@ def test_11c_enjoy_evaluates_a_saved_run(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["env"] == "CartPole-v1" and result["episodes"] == 2 and result["return_mean"] > 0
+
+
+def test_11d_probe_reports_what_D_looks_at(tmp_path):
+    train.main(TINY + ["--out", str(tmp_path)])
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe.py"), str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    values = [float(line.split()[-1]) for line in proc.stdout.splitlines() if line.strip().startswith("D(")]
+    assert len(values) == 3 and all(0.0 <= v <= 1.0 for v in values), proc.stdout
