@@ -188,8 +188,11 @@ def to_env(a: torch.Tensor, space) -> np.ndarray:
 
     Continuous actions are the paper's unbounded Gaussian (Eq. 9); like the
     authors' code, the environment gets them clipped to its bounds, while D and
-    f see the unclipped action. D never sees an expert action outside [-1, 1],
-    so its gradient itself pulls the policy back inside the bounds.
+    f see the unclipped action (train.py --f-clip 1 gives f the clipped one).
+    D never sees an expert action outside [-1, 1], so its gradient can pull
+    the policy back inside the bounds; measured, it often does not: a D that
+    separates the classes by their states leaves half of HalfCheetah's mean
+    actions outside (benchmarks/probe.py; README, Table 1 notes).
     (A tanh-squashed Gaussian, tried first, got stuck on HalfCheetah-v5 at a
     return of about -600: its expert's actions are mostly at the bounds, the
     policy pushed every tanh into saturation, where no gradient passes, within
