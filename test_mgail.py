@@ -638,3 +638,8 @@ def test_11d_probe_reports_what_D_looks_at(tmp_path):
     assert proc.returncode == 0, proc.stderr
     values = [float(line.split()[-1]) for line in proc.stdout.splitlines() if line.strip().startswith("D(")]
     assert len(values) == 3 and all(0.0 <= v <= 1.0 for v in values), proc.stdout
+    # |J_theta| for T = 1, 2, ..., 64: finite, and positive (every segment has a cost with a gradient)
+    norms = {int(line.split()[2]): float(line.split()[5]) for line in proc.stdout.splitlines()
+             if line.strip().startswith("T = ")}
+    assert sorted(norms) == [1, 2, 4, 8, 16, 32, 64], proc.stdout
+    assert all(np.isfinite(v) and v > 0 for v in norms.values()), proc.stdout

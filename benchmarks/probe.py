@@ -11,6 +11,14 @@ apart by the STATES alone, and its action gradient says little. For
 continuous actions it also prints how far the policy's mean lies outside the
 bounds [-1, 1] (the env clips there) against the expert's actions, and the
 policy's distance from the expert's actions at the expert's states.
+
+Last, how far back the forward model's gradient can be trusted: the norm of
+J_theta (Eq. 13) over segments of T = 1, 2, 4, ..., 64 steps of the policy's
+own noisy rollouts. Each extra step adds one cost term, so a healthy norm
+grows about linearly with T; a norm that grows by orders of magnitude means
+the product of the model's Jacobians f_s (Eq. 12) explodes, and the policy
+step, whose gradient is clipped to norm 1, follows the explosion instead of
+D. The unroll (`--unroll`) should stay where the growth is still tame.
 """
 from __future__ import annotations
 
@@ -24,7 +32,49 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import expert  # noqa: E402
 from discriminator import Discriminator  # noqa: E402
+from forward_model import make_forward_model  # noqa: E402
+from mgail import Segment, policy_objective_unrolled  # noqa: E402
 from policy import Normalizer, Policy, from_env, to_env  # noqa: E402
+
+
+def gradient_growth(policy: Policy, f, D: Discriminator, env_id: str, gamma: float,
+                    batch: int = 8, warmup: int = 100, t_max: int = 64) -> list[tuple[int, float]]:
+    """[(T, |J_theta| over the first T steps)] on `batch` noisy rollouts of the policy.
+
+    The rollouts first run `warmup` steps (to leave the start state behind); an
+    episode that ends inside the window is cut there, as in training.
+    """
+    envs = [gym.make(env_id) for _ in range(batch)]
+    obs = np.stack([e.reset(seed=100 + i)[0] for i, e in enumerate(envs)])
+    space = envs[0].action_space
+    states, noise, done = [], [], []
+    ended = np.zeros(batch, bool)
+    for t in range(warmup + t_max):
+        s, xi = torch.as_tensor(obs, dtype=torch.float32), policy.sample_xi(batch)
+        with torch.no_grad():
+            a = to_env(policy(s, xi), space)
+        steps = [e.step(a[i]) for i, e in enumerate(envs)]
+        end = np.array([out[2] or out[3] for out in steps])
+        if t >= warmup:
+            states.append(s), noise.append(xi), done.append(torch.as_tensor(end | ended))
+            ended |= end
+        next_obs = np.stack([out[0] for out in steps])
+        for i in np.flatnonzero(end):  # a new episode; only rows that ran on count after the window starts
+            next_obs[i] = envs[i].reset()[0]
+        obs = next_obs
+    S, XI, DONE = torch.stack(states), torch.stack(noise), torch.stack(done)
+    # f's past states: the real ones before s_t, the first repeated at the window's start
+    H = f.history_len - 1
+    padded = torch.cat([S[:1].repeat(H, 1, 1), S]) if H > 0 else S
+    context = torch.stack([padded[t:t + H].transpose(0, 1) for t in range(len(S))]) if H > 0 \
+        else torch.zeros(len(S), batch, 0, S.shape[-1])
+    growth, T = [], 1
+    while T <= t_max:
+        J = policy_objective_unrolled(policy, f, D.policy_cost, Segment(S[:T], XI[:T], context[:T], DONE[:T]), gamma)
+        grads = torch.autograd.grad(J, list(policy.parameters()))
+        growth.append((T, float(torch.sqrt(sum((g ** 2).sum() for g in grads)))))
+        T *= 2
+    return growth
 
 
 @torch.no_grad()
@@ -71,6 +121,16 @@ def main() -> None:
               f"of components, mean excess {(mu.abs() - 1).clamp(min=0).mean():.3f}, max |mu| {mu.abs().max():.2f}")
         print(f"  expert mean |a| {a_exp.abs().mean():.2f}, |a| > 0.9: {(a_exp.abs() > 0.9).float().mean():.1%}")
         print(f"  mean |mu - a_expert| at the expert's states {(policy.mode(s_exp) - a_exp).abs().mean():.3f}")
+    delta_std = demos["next_observations"] - demos["observations"]
+    f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std.std(0), hidden=args["hidden"])
+    f.load_state_dict(ck["f"])
+    f.clip_actions = bool(args.get("f_clip", 0)) and not discrete
+    with torch.enable_grad():
+        growth = gradient_growth(policy, f, D, args["env"], args["gamma"])
+    print(f"|J_theta| over segments of T steps (policy's noisy rollouts; linear growth is healthy, "
+          f"the run used T = {args['unroll']}):")
+    for T, norm in growth:
+        print(f"  T = {T:2d}   |J_theta| = {norm:.4g}   ({norm / growth[0][1]:.3g} x T = 1)")
 
 
 if __name__ == "__main__":
