@@ -83,9 +83,9 @@ DEFAULTS = {
     # unrolls: T = 8 over 32 envs (the same 256 env steps per iteration). With T = 32 the
     # policy gradient explodes through the model's Jacobians (benchmarks/probe.py: |J_theta|
     # at T = 32 is ~600x the one at T = 1 here, ~40x on Hopper) and MGAIL stalled at ~4,400;
-    # with T = 8 seed 1 passed 5,900 by 240k (README). The penalty is there for the reason
-    # given in discriminator.py; one seed each does not prove it (100k steps: 2,133 without,
-    # 1,759 with; with it, 3,400-4,150 at 150-240k steps).
+    # with T = 8 seeds 1-3 ended at 7,091-7,234, demonstrations at ~7,080 (README). The
+    # penalty is there for the reason given in discriminator.py; one seed each does not prove
+    # it (T = 32, 100k steps: 2,133 without, 1,759 with; with it, 3,400-4,150 at 150-240k).
     "HalfCheetah-v5": dict(env_steps=1_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                            hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                            grad_penalty=10.0, eval_every=10_000),
