@@ -59,7 +59,7 @@ def gradient_growth(policy: Policy, f, D: Discriminator, env_id: str, gamma: flo
             states.append(s), noise.append(xi), done.append(torch.as_tensor(end | ended))
             ended |= end
         next_obs = np.stack([out[0] for out in steps])
-        for i in np.flatnonzero(end):  # a new episode; only rows that ran on count after the window starts
+        for i in np.flatnonzero(end):  # reset; inside the window `ended` cuts this row's gradient from here on
             next_obs[i] = envs[i].reset()[0]
         obs = next_obs
     S, XI, DONE = torch.stack(states), torch.stack(noise), torch.stack(done)
