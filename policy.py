@@ -190,9 +190,10 @@ def to_env(a: torch.Tensor, space) -> np.ndarray:
     authors' code, the environment gets them clipped to its bounds, while D and
     f see the unclipped action (train.py --f-clip 1 gives f the clipped one).
     D never sees an expert action outside [-1, 1], so its gradient can pull
-    the policy back inside the bounds; measured, it often does not: a D that
-    separates the classes by their states leaves half of HalfCheetah's mean
-    actions outside (benchmarks/probe.py; README, Table 1 notes).
+    the policy back inside the bounds; measured, it does not always: on
+    HalfCheetah-v5 half of the mean action components lay outside in a run
+    that stalled (T = 32), ~30% (by 0.014 on average) in the T = 8 runs that
+    imitate the expert (benchmarks/probe.py; README, Table 1 notes).
     (A tanh-squashed Gaussian, tried first, got stuck on HalfCheetah-v5 at a
     return of about -600: its expert's actions are mostly at the bounds, the
     policy pushed every tanh into saturation, where no gradient passes, within

@@ -76,14 +76,14 @@ DEFAULTS = {
     # Walker2d: Hopper's settings (its two-legged sibling: the same kind of state, the same
     # falls that end an episode) with Table 1's budget for it, and the BASIC forward model:
     # with the advanced one no variant tried learned to walk in 150-250k steps (returns
-    # under ~1,000); with the basic one seed 1 reached 2,500-3,800 by 580-650k (README).
+    # under ~1,000); with the basic one seeds 1-3 ended at 3,563-3,973 (README).
     "Walker2d-v5": dict(env_steps=1_000_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
                         hidden=256, model="basic", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=0.0, eval_every=10_000),
     # HalfCheetah: Hopper's settings plus D's gradient penalty, Table 1's budget, and SHORT
     # unrolls: T = 8 over 32 envs (the same 256 env steps per iteration). With T = 32 the
     # policy gradient explodes through the model's Jacobians (benchmarks/probe.py: |J_theta|
-    # at T = 32 is ~600x the one at T = 1 here, ~40x on Hopper) and MGAIL stalled at ~4,400;
-    # with T = 8 seeds 1-3 ended at 7,091-7,234, demonstrations at ~7,080 (README). The
+    # at T = 32 was 600-26,000x the one at T = 1 here, 16-40x on Hopper) and MGAIL stalled
+    # at ~4,400; with T = 8 seeds 1-3 ended at 7,091-7,234, demonstrations ~7,080 (README). The
     # penalty is there for the reason given in discriminator.py; one seed each does not prove
     # it (T = 32, 100k steps: 2,133 without, 1,759 with; with it, 3,400-4,150 at 150-240k).
     "HalfCheetah-v5": dict(env_steps=1_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,

@@ -121,8 +121,8 @@ def main() -> None:
               f"of components, mean excess {(mu.abs() - 1).clamp(min=0).mean():.3f}, max |mu| {mu.abs().max():.2f}")
         print(f"  expert mean |a| {a_exp.abs().mean():.2f}, |a| > 0.9: {(a_exp.abs() > 0.9).float().mean():.1%}")
         print(f"  mean |mu - a_expert| at the expert's states {(policy.mode(s_exp) - a_exp).abs().mean():.3f}")
-    delta_std = demos["next_observations"] - demos["observations"]
-    f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std.std(0), hidden=args["hidden"])
+    delta_std = (demos["next_observations"] - demos["observations"]).std(0)
+    f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"])
     f.load_state_dict(ck["f"])
     f.clip_actions = bool(args.get("f_clip", 0)) and not discrete
     with torch.enable_grad():
