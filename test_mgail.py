@@ -642,6 +642,9 @@ def test_11d_probe_reports_what_D_looks_at(tmp_path):
     assert proc.returncode == 0, proc.stderr
     values = [float(line.split()[-1]) for line in proc.stdout.splitlines() if line.strip().startswith("D(")]
     assert len(values) == 3 and all(0.0 <= v <= 1.0 for v in values), proc.stdout
+    # Side by side from the same starts: CartPole's hand-written expert balances all 500 steps from each.
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("policy against expert"))
+    assert float(line.split()[-1]) == 500.0 and -1e9 < float(line.split()[-3]) <= 500.0, line
     # |J_theta| for T = 1, 2, ..., 64: finite, and positive (every segment has a cost with a gradient)
     norms = {int(line.split()[2]): float(line.split()[5]) for line in proc.stdout.splitlines()
              if line.strip().startswith("T = ")}

@@ -12,6 +12,11 @@ continuous actions it also prints how far the policy's mean lies outside the
 bounds [-1, 1] (the env clips there) against the expert's actions, and the
 policy's distance from the expert's actions at the expert's states.
 
+Then where the imitation falls short: the policy and the expert, both
+deterministic, from the same 10 start states (env.reset(seed=100 + i)), with
+the returns side by side; for discrete actions also the expert's states where
+the policy picks another action. (Skipped when the env has no expert here.)
+
 Last, how far back the forward model's gradient can be trusted: the norm of
 J_theta (Eq. 13) over segments of T = 1, 2, 4, ..., 64 steps of the policy's
 own noisy rollouts. Each extra step adds one cost term, so a healthy norm
@@ -77,6 +82,31 @@ def gradient_growth(policy: Policy, f, D: Discriminator, env_id: str, gamma: flo
     return growth
 
 
+def same_starts(policy: Policy, env_id: str, env: gym.Env, space: gym.Space, s_exp: torch.Tensor,
+                a_exp: torch.Tensor, episodes: int = 10) -> None:
+    """Print the policy's and the expert's returns from the same start states, and (discrete
+    actions) the expert's states where the policy acts otherwise: the rare decisions it missed."""
+    try:
+        expert_act = expert.load_expert(env_id, env)
+    except expert.DemoError:
+        print(f"  (no expert for {env_id} here: no side-by-side returns)")
+        return
+    policy_act = lambda o: to_env(policy.mode(torch.as_tensor(o, dtype=torch.float32)), space)  # noqa: E731
+    # Both start episode i from env.reset(seed=100 + i), so row i compares like with like.
+    ret_pi = expert.rollout(policy_act, env, episodes, seed=100)["episode_returns"]
+    ret_exp = expert.rollout(expert_act, env, episodes, seed=100)["episode_returns"]
+    print(f"policy against expert from the same {episodes} starts: {ret_pi.mean():.1f} against {ret_exp.mean():.1f}")
+    for i in np.argsort(ret_pi - ret_exp)[:3]:  # the starts where the policy loses most
+        print(f"  start {i}: policy {ret_pi[i]:.1f}, expert {ret_exp[i]:.1f}")
+    if isinstance(space, gym.spaces.Discrete):
+        differ = (policy.mode(s_exp).argmax(-1) != a_exp.argmax(-1)).nonzero().flatten()
+        print(f"  the expert's states where the policy acts otherwise ({len(differ)} of {len(s_exp)}):")
+        for j in differ[:8].tolist():
+            state = ", ".join(f"{x:.4f}" for x in s_exp[j].tolist())
+            print(f"    s = ({state}): expert {int(a_exp[j].argmax())}, "
+                  f"policy {int(policy.mode(s_exp[j:j + 1]).argmax())}")
+
+
 @torch.no_grad()
 def main() -> None:
     if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "checkpoint.pt").exists():
@@ -121,6 +151,7 @@ def main() -> None:
               f"of components, mean excess {(mu.abs() - 1).clamp(min=0).mean():.3f}, max |mu| {mu.abs().max():.2f}")
         print(f"  expert mean |a| {a_exp.abs().mean():.2f}, |a| > 0.9: {(a_exp.abs() > 0.9).float().mean():.1%}")
         print(f"  mean |mu - a_expert| at the expert's states {(policy.mode(s_exp) - a_exp).abs().mean():.3f}")
+    same_starts(policy, args["env"], env, space, s_exp, a_exp)
     delta_std = (demos["next_observations"] - demos["observations"]).std(0)
     f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"])
     f.load_state_dict(ck["f"])
