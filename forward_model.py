@@ -51,8 +51,10 @@ class ForwardModel(nn.Module):
     def __init__(self, normalizer: Normalizer, delta_std: np.ndarray):
         super().__init__()
         self.normalizer = normalizer
-        # min 1e-6: a coordinate that never changes would make a zero target scale.
-        self.register_buffer("delta_std", torch.as_tensor(np.maximum(delta_std, 1e-6), dtype=torch.float32))
+        # A coordinate that never changes in the demonstrations (std < 1e-6) would make a zero
+        # target scale: it keeps the env's own units instead (as in policy.Normalizer).
+        self.register_buffer("delta_std", torch.as_tensor(np.where(delta_std < 1e-6, 1.0, delta_std),
+                                                          dtype=torch.float32))
 
     def executed(self, a: torch.Tensor) -> torch.Tensor:
         """The action the env acts on. With clip_actions, clip(a, -1, 1): then f_a = 0 outside the

@@ -64,10 +64,12 @@ class Normalizer(nn.Module):
 
     def __init__(self, mean: np.ndarray, std: np.ndarray, min_std: float = 1e-3):
         super().__init__()
-        # min_std: a state coordinate that is constant in the demonstrations
-        # (std 0) would otherwise blow up to inf when divided.
+        # A state coordinate (nearly) constant in the demonstrations, std < min_std, is
+        # left in the env's own units (std 1) rather than divided by ~0: Ant-v5's contact
+        # forces on the parts the expert never puts down are 0 in every demonstration and
+        # up to +-1 in the policy's states, which a floor of 1e-3 would make +-1000.
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.as_tensor(np.maximum(std, min_std), dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(np.where(std < min_std, 1.0, std), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std

@@ -37,7 +37,7 @@ import torch
 import expert
 import train
 from discriminator import D_and_gradients, Discriminator
-from forward_model import AdvancedForwardModel, BasicForwardModel
+from forward_model import AdvancedForwardModel, BasicForwardModel, make_forward_model
 from mgail import Segment, policy_gradient_recursion, policy_objective_unrolled, value_from_reality
 from policy import Normalizer, Policy, gumbel_softmax_straight_through, reparameterise, sample_gumbel
 
@@ -205,6 +205,20 @@ def test_5c_clipped_forward_model_sees_the_executed_action():
         bump[a.abs() > 1] = 1e-3  # move every out-of-bounds component further out
         assert torch.equal(f(s, a + bump, ctx), clipped)  # the env would not notice: nor does f
         assert (f_a[a.abs() > 1] == 0).all() and (f_a[a.abs() < 1] != 0).all()
+
+
+def test_5d_coordinates_constant_in_the_demonstrations_keep_env_units():
+    # Coordinate 0 is constant in the "demonstrations" (std 0); coordinate 1 varies (std 2).
+    n = Normalizer(np.array([0.0, 1.0]), np.array([0.0, 2.0]))
+    assert torch.allclose(n(torch.tensor([[0.5, 3.0]])), torch.tensor([[0.5, 1.0]]))  # not 0.5 / 1e-3
+    f = make_forward_model("basic", 2, 1, n, np.array([0.0, 0.5]), hidden=8)
+    assert f.delta_std.tolist() == [1.0, 0.5]
+    # A step of 1 in the constant coordinate is a regression target of 1, not 1e6.
+    s, a, s_next = torch.zeros(1, 2), torch.zeros(1, 1), torch.tensor([[1.0, 0.0]])
+    with torch.no_grad():
+        g = f.g(s, a, torch.zeros(1, 0, 2))
+    expected = ((g - torch.tensor([[1.0, 0.0]])) ** 2).mean()
+    assert torch.allclose(f.loss(s, a, torch.zeros(1, 0, 2), s_next), expected)
 
 
 def test_5b_forward_models_learn_a_linear_system():
