@@ -7,7 +7,7 @@ Each (task, algorithm, seed) runs `train.py` with that task's defaults in its ow
 process, into benchmarks/runs/<env>-<algo>-seed<seed>. A finished run is not
 run again; an interrupted one continues from its checkpoint (--resume), so a
 long task can be finished across several sessions. Then the table of every
-finished run is written to benchmarks/table1.md, and benchmarks/curves/<env>.png
+finished run, of every task (not only those of --envs), is written to benchmarks/table1.md, and benchmarks/curves/<env>.png
 (matplotlib, optional) shows MGAIL's evaluation return over env steps.
 
 Normalised return: (R - R_random) / (R_expert - R_random), with R_random the
@@ -79,7 +79,9 @@ def main() -> None:
 
     rows = ["| task | expert | BC | BC normalised | MGAIL | MGAIL normalised | MGAIL env steps | MGAIL wall time / run | seeds |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for env_id in args.envs:
+    # Every task with finished runs gets its row, not only the --envs run now: running one
+    # task must not drop the others from table1.md.
+    for env_id in TASKS + [e for e in args.envs if e not in TASKS]:
         res = {a: [json.loads((HERE / "runs" / f"{env_id}-{a}-seed{s}" / "results.json").read_text())
                    for s in args.seeds if (HERE / "runs" / f"{env_id}-{a}-seed{s}" / "results.json").exists()]
                for a in ("mgail", "bc")}
