@@ -20,6 +20,7 @@ Run: python -m pytest -q     (about 2 minutes on 2 CPU cores)
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -521,6 +522,18 @@ def test_9e_restarts_run_end_to_end(tmp_path):
                           "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
                           "--eval-episodes", "1", "--final-episodes", "1", "--out", str(tmp_path)])
     assert results["env_steps"] == 512 and results["finished"]
+
+
+def test_9f_bc_init_starts_mgail_from_behavioural_cloning(tmp_path):
+    base = ["--env", "CartPole-v1", "--env-steps", "256", "--eval-every", "256", "--eval-episodes", "2",
+            "--final-episodes", "2"]
+    train.main(base + ["--out", str(tmp_path / "plain")])
+    train.main(base + ["--bc-init", "300", "--out", str(tmp_path / "bc")])
+    first = {k: next(csv.DictReader(open(tmp_path / k / "progress.csv"))) for k in ("plain", "bc")}
+    # The step-0 row logs BC's loss only when BC ran before the first env step; a BC fit of the
+    # expert's 500 pairs is well below the cross-entropy of a uniform guess, log 2.
+    assert first["plain"]["bc_loss"] == ""
+    assert float(first["bc"]["bc_loss"]) < 0.5 * math.log(2), first["bc"]
 
 
 # ---------------------------------------------------------------------------

@@ -139,6 +139,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "as the env executes it (default 0: the raw action)")
     p.add_argument("--restarts", type=float, default=0.0,
                    help="chance per env and iteration of jumping to a random expert state (default 0)")
+    p.add_argument("--bc-init", type=int, default=0,
+                   help="start the policy from BC: this many supervised steps on the expert pairs first (default 0)")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
     p.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
@@ -370,6 +372,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.algo == "bc":  # the baseline: supervised learning on the expert pairs, no env steps
         run["stats"] = behavioural_cloning(policy, s_exp, a_exp, opt_pi)
         args.env_steps = 0
+    elif args.bc_init > 0 and run["env_steps"] == 0:
+        # Deviation from the paper (optional, default off): MGAIL starts from the BC policy
+        # instead of a random one, so its first rollouts already move like the expert.
+        run["stats"] = behavioural_cloning(policy, s_exp, a_exp, opt_pi, steps=args.bc_init)
     while True:
         env_steps, stats = run["env_steps"], run["stats"]
         # --- Evaluation and logging (the deterministic policy, its own env).
