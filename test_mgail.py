@@ -536,6 +536,19 @@ def test_9f_bc_init_starts_mgail_from_behavioural_cloning(tmp_path):
     assert float(first["bc"]["bc_loss"]) < 0.5 * math.log(2), first["bc"]
 
 
+def test_9g_warmup_keeps_the_policy_fixed_while_f_and_D_learn(tmp_path):
+    base = ["--env", "CartPole-v1", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "1"]
+    pi, f = {}, {}
+    for name, steps, warmup in (("short", 256, 10_000), ("long", 768, 10_000), ("free", 768, 0)):
+        train.main(base + ["--env-steps", str(steps), "--warmup", str(warmup), "--out", str(tmp_path / name)])
+        ck = torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)
+        pi[name], f[name] = ck["policy"], ck["f"]
+    same = lambda a, b: all(torch.equal(a[k], b[k]) for k in a)  # noqa: E731
+    assert same(pi["short"], pi["long"])  # two more iterations, pi untouched ...
+    assert not same(f["short"], f["long"])  # ... while f went on learning
+    assert not same(pi["long"], pi["free"])  # without a warmup pi moves
+
+
 # ---------------------------------------------------------------------------
 # 10. A run you can trust: determinism, resume after a kill, NaN detection
 # ---------------------------------------------------------------------------

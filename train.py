@@ -141,6 +141,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="chance per env and iteration of jumping to a random expert state (default 0)")
     p.add_argument("--bc-init", type=int, default=0,
                    help="start the policy from BC: this many supervised steps on the expert pairs first (default 0)")
+    p.add_argument("--warmup", type=int, default=0,
+                   help="env steps at the start during which only f and D learn; pi stays fixed (default 0)")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
     p.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
@@ -475,7 +477,11 @@ def main(argv: list[str] | None = None) -> dict:
         # older ones were collected by a slightly older policy, but their states are real
         # and the actions are recomputed at the current theta with the same xi.
         recent_segments = (recent_segments + [seg])[-args.policy_updates:]
-        for k in range(args.policy_updates):
+        # --warmup W (not in the paper; the authors' code trains D alone for its first 1000
+        # iterations): pi stays fixed for the first W env steps, while f and D learn enough
+        # for their gradients to mean something; a BC start (--bc-init) is kept until then.
+        J, grad_norm = torch.zeros(()), torch.zeros(())
+        for k in range(args.policy_updates if run["env_steps"] > args.warmup else 0):
             update_seg = recent_segments[-1 - k % len(recent_segments)]
             J = policy_objective_unrolled(policy, f, D.policy_cost, update_seg, args.gamma)
             grads = torch.autograd.grad(J, list(policy.parameters()))
