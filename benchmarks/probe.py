@@ -10,7 +10,8 @@ If D is high on the first and low on both of the last two, D tells the two
 apart by the STATES alone, and its action gradient says little. For
 continuous actions it also prints how far the policy's mean lies outside the
 bounds [-1, 1] (the env clips there) against the expert's actions, and the
-policy's distance from the expert's actions at the expert's states.
+policy's distance from the expert's actions at the expert's states, and whether
+D's action gradient there points from the policy's action toward the expert's.
 
 Then where the imitation falls short: the policy and the expert, both
 deterministic, from the same 10 start states (env.reset(seed=100 + i)), with
@@ -151,6 +152,14 @@ def main() -> None:
               f"of components, mean excess {(mu.abs() - 1).clamp(min=0).mean():.3f}, max |mu| {mu.abs().max():.2f}")
         print(f"  expert mean |a| {a_exp.abs().mean():.2f}, |a| > 0.9: {(a_exp.abs() > 0.9).float().mean():.1%}")
         print(f"  mean |mu - a_expert| at the expert's states {(policy.mode(s_exp) - a_exp).abs().mean():.3f}")
+        # Does D's action gradient point the policy toward the expert's action? At the expert's
+        # states, the policy step moves mu along -grad_a c(s, mu); compare with a_expert - mu.
+        with torch.enable_grad():
+            mu_e = policy.mode(s_exp).detach().requires_grad_(True)
+            (c_a,) = torch.autograd.grad(D.policy_cost(s_exp, mu_e).sum(), mu_e)
+        cos = torch.nn.functional.cosine_similarity(-c_a, a_exp - mu_e.detach(), dim=-1)
+        print(f"  cos(-grad_a c, a_expert - mu) at the expert's states: mean {cos.mean():.2f}, "
+              f"> 0 in {(cos > 0).float().mean():.0%} (1: D's action gradient points at the expert's action)")
     same_starts(policy, args["env"], env, space, s_exp, a_exp)
     delta_std = (demos["next_observations"] - demos["observations"]).std(0)
     f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"])
