@@ -377,8 +377,10 @@ def main(argv: list[str] | None = None) -> dict:
         args.env_steps = 0
     elif args.bc_init > 0 and run["env_steps"] == 0:
         # Deviation from the paper (optional, default off): MGAIL starts from the BC policy
-        # instead of a random one, so its first rollouts already move like the expert.
-        run["stats"] = behavioural_cloning(policy, s_exp, a_exp, opt_pi, steps=args.bc_init)
+        # instead of a random one, so its first rollouts already move like the expert. BC
+        # gets its own Adam at the BC baseline's rate (1e-3), whatever --policy-lr says.
+        run["stats"] = behavioural_cloning(policy, s_exp, a_exp, torch.optim.Adam(policy.parameters(), lr=1e-3),
+                                           steps=args.bc_init)
     while True:
         env_steps, stats = run["env_steps"], run["stats"]
         # --- Evaluation and logging (the deterministic policy, its own env).
