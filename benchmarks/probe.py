@@ -160,6 +160,17 @@ def main() -> None:
         cos = torch.nn.functional.cosine_similarity(-c_a, a_exp - mu_e.detach(), dim=-1)
         print(f"  cos(-grad_a c, a_expert - mu) at the expert's states: mean {cos.mean():.2f}, "
               f"> 0 in {(cos > 0).float().mean():.0%} (1: D's action gradient points at the expert's action)")
+        try:  # the same at the policy's own states, where the policy step is taken, if the expert is here
+            a_star = torch.as_tensor(expert.load_expert(args["env"], env)(s_pi.numpy()), dtype=torch.float32)
+        except expert.DemoError:
+            a_star = None
+        if a_star is not None:
+            with torch.enable_grad():
+                mu_p = mu.detach().requires_grad_(True)
+                (c_a,) = torch.autograd.grad(D.policy_cost(s_pi, mu_p).sum(), mu_p)
+            cos = torch.nn.functional.cosine_similarity(-c_a, a_star - mu, dim=-1)
+            print(f"  cos(-grad_a c, expert's action - mu) at the policy's states: mean {cos.mean():.2f}, "
+                  f"> 0 in {(cos > 0).float().mean():.0%}")
     same_starts(policy, args["env"], env, space, s_exp, a_exp)
     delta_std = (demos["next_observations"] - demos["observations"]).std(0)
     f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"])
