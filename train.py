@@ -92,7 +92,7 @@ DEFAULTS = {
     # Ant: HalfCheetah's settings (T = 8: a probe of a first Ant run gave |J_theta| growing
     # 26x from T = 1 to 8 and 545x to 32, HalfCheetah's kind of explosion beyond 8) with
     # Table 1's budget for Ant, 2M env steps. These do NOT learn Ant yet: seed 1 stayed
-    # between -1,600 and 350 up to 440k steps, where the expert is at ~3,400 (README).
+    # between -1,589 and 552 from 20k to 440k steps; its demonstrations are at ~3,400 (README).
     "Ant-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                    hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                    grad_penalty=10.0, eval_every=20_000),

@@ -83,15 +83,19 @@ def gradient_growth(policy: Policy, f, D: Discriminator, env_id: str, gamma: flo
     return growth
 
 
-def same_starts(policy: Policy, env_id: str, env: gym.Env, space: gym.Space, s_exp: torch.Tensor,
+def action_gradient_cosine(D: Discriminator, s: torch.Tensor, mu: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """cos(-grad_a c(s, mu), target - mu) per state: 1 where the policy step on mu (along
+    -grad_a c, c = D.policy_cost) heads straight for the target action."""
+    with torch.enable_grad():
+        a = mu.detach().requires_grad_(True)
+        (c_a,) = torch.autograd.grad(D.policy_cost(s, a).sum(), a)
+    return torch.nn.functional.cosine_similarity(-c_a, target - mu, dim=-1)
+
+
+def same_starts(policy: Policy, expert_act, env: gym.Env, space: gym.Space, s_exp: torch.Tensor,
                 a_exp: torch.Tensor, episodes: int = 10) -> None:
     """Print the policy's and the expert's returns from the same start states, and (discrete
     actions) the expert's states where the policy acts otherwise: the rare decisions it missed."""
-    try:
-        expert_act = expert.load_expert(env_id, env)
-    except expert.DemoError:
-        print(f"  (no expert for {env_id} here: no side-by-side returns)")
-        return
     policy_act = lambda o: to_env(policy.mode(torch.as_tensor(o, dtype=torch.float32)), space)  # noqa: E731
     # Both start episode i from env.reset(seed=100 + i), so row i compares like with like.
     ret_pi = expert.rollout(policy_act, env, episodes, seed=100)["episode_returns"]
@@ -137,6 +141,10 @@ def main() -> None:
     s_exp = torch.as_tensor(demos["observations"])
     a_exp = torch.as_tensor(from_env(demos["actions"], space))
     mu = policy.mode(s_pi)
+    try:  # the expert itself, for the comparisons below (a run on the user's own --demos may have none)
+        expert_act = expert.load_expert(args["env"], env)
+    except expert.DemoError:
+        expert_act = None
     print(f"{args['env']}: one episode of {len(s_pi)} steps; D = p(policy | s, a)")
     print(f"  D(policy's states, its actions)        {D(s_pi, mu).mean():.3f}")
     if not discrete:
@@ -153,25 +161,18 @@ def main() -> None:
         print(f"  expert mean |a| {a_exp.abs().mean():.2f}, |a| > 0.9: {(a_exp.abs() > 0.9).float().mean():.1%}")
         print(f"  mean |mu - a_expert| at the expert's states {(policy.mode(s_exp) - a_exp).abs().mean():.3f}")
         # Does D's action gradient point the policy toward the expert's action? At the expert's
-        # states, the policy step moves mu along -grad_a c(s, mu); compare with a_expert - mu.
-        with torch.enable_grad():
-            mu_e = policy.mode(s_exp).detach().requires_grad_(True)
-            (c_a,) = torch.autograd.grad(D.policy_cost(s_exp, mu_e).sum(), mu_e)
-        cos = torch.nn.functional.cosine_similarity(-c_a, a_exp - mu_e.detach(), dim=-1)
+        # states, against the expert's actions there ...
+        cos = action_gradient_cosine(D, s_exp, policy.mode(s_exp), a_exp)
         print(f"  cos(-grad_a c, a_expert - mu) at the expert's states: mean {cos.mean():.2f}, "
               f"> 0 in {(cos > 0).float().mean():.0%} (1: D's action gradient points at the expert's action)")
-        try:  # the same at the policy's own states, where the policy step is taken, if the expert is here
-            a_star = torch.as_tensor(expert.load_expert(args["env"], env)(s_pi.numpy()), dtype=torch.float32)
-        except expert.DemoError:
-            a_star = None
-        if a_star is not None:
-            with torch.enable_grad():
-                mu_p = mu.detach().requires_grad_(True)
-                (c_a,) = torch.autograd.grad(D.policy_cost(s_pi, mu_p).sum(), mu_p)
-            cos = torch.nn.functional.cosine_similarity(-c_a, a_star - mu, dim=-1)
+        if expert_act is not None:  # ... and at the policy's own states, where the policy step is taken
+            cos = action_gradient_cosine(D, s_pi, mu, torch.as_tensor(expert_act(s_pi.numpy()), dtype=torch.float32))
             print(f"  cos(-grad_a c, expert's action - mu) at the policy's states: mean {cos.mean():.2f}, "
                   f"> 0 in {(cos > 0).float().mean():.0%}")
-    same_starts(policy, args["env"], env, space, s_exp, a_exp)
+    if expert_act is None:
+        print(f"  (no expert for {args['env']} here: no side-by-side returns)")
+    else:
+        same_starts(policy, expert_act, env, space, s_exp, a_exp)
     delta_std = (demos["next_observations"] - demos["observations"]).std(0)
     f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"])
     f.load_state_dict(ck["f"])
