@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import gymnasium as gym
@@ -690,3 +691,27 @@ def test_11d_probe_reports_what_D_looks_at(tmp_path):
              if line.strip().startswith("T = ")}
     assert sorted(norms) == [1, 2, 4, 8, 16, 32, 64], proc.stdout
     assert all(np.isfinite(v) and v > 0 for v in norms.values()), proc.stdout
+    assert any(l.strip().startswith("D's cost c at the expert's pairs") for l in proc.stdout.splitlines()), proc.stdout
+
+
+def test_11e_probe_action_sensitivity_closed_form():
+    """probe.action_sensitivity against a cost known in closed form: c(s, a) = |a|^2, a bowl
+    at a = 0. Shuffling rows leaves the mean unchanged; -grad_a c points from a to 0, so a
+    move of r units gives (|a| - r)^2."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import probe
+    bowl = types.SimpleNamespace(policy_cost=lambda s, a: (a ** 2).sum(-1))
+    g = torch.Generator().manual_seed(0)
+    s, a = torch.randn(50, 3, generator=g), torch.randn(50, 2, generator=g)
+    out = probe.action_sensitivity(bowl, s, a, discrete=False)
+    r = a.norm(dim=-1)
+    assert out["c"] == pytest.approx((r ** 2).mean().item(), rel=1e-5)
+    assert out["shuffled"] == pytest.approx(out["c"], rel=1e-5)
+    assert out["down_1"] == pytest.approx(((r - 1) ** 2).mean().item(), rel=1e-4)
+    assert out["down_10"] == pytest.approx(((r - 10) ** 2).mean().item(), rel=1e-4)
+    # Discrete: the state names the right action, c = |a - onehot(s)|^2 is 0 on the pairs and
+    # 2 wherever a shuffled row got the other action (about half of them, 10 + 10 rows).
+    s = torch.tensor([0] * 10 + [1] * 10)
+    right = types.SimpleNamespace(policy_cost=lambda s, a: ((a - torch.eye(3)[s]) ** 2).sum(-1))
+    out = probe.action_sensitivity(right, s, torch.eye(3)[s], discrete=True)
+    assert out["c"] == 0.0 and 0.4 <= out["shuffled"] <= 1.6 and "down_1" not in out

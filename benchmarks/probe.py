@@ -12,6 +12,12 @@ continuous actions it also prints how far the policy's mean lies outside the
 bounds [-1, 1] (the env clips there) against the expert's actions, and the
 policy's distance from the expert's actions at the expert's states, and whether
 D's action gradient there points from the policy's action toward the expert's.
+How much D's cost c depends on the action at all: c on the expert's pairs,
+and on the expert's states with the expert's actions shuffled among them; for
+continuous actions also c after moving the expert's action 1 and 10 units
+along -grad_a c. A cost that barely changes under the shuffle, and keeps
+falling far outside [-1, 1], is a slope the policy's mean can slide down
+without end: D's action gradient then says nothing about the expert.
 
 Then where the imitation falls short: the policy and the expert, both
 deterministic, from the same 10 start states (env.reset(seed=100 + i)), with
@@ -92,6 +98,23 @@ def action_gradient_cosine(D: Discriminator, s: torch.Tensor, mu: torch.Tensor, 
     return torch.nn.functional.cosine_similarity(-c_a, target - mu, dim=-1)
 
 
+def action_sensitivity(D: Discriminator, s: torch.Tensor, a: torch.Tensor, discrete: bool) -> dict[str, float]:
+    """Mean c = D.policy_cost at the pairs (s, a), with the actions shuffled among the states,
+    and (continuous) after moving each action 1 and 10 units along -grad_a c (unit direction
+    per state)."""
+    g = torch.Generator().manual_seed(0)
+    out = {"c": D.policy_cost(s, a).mean().item(),
+           "shuffled": D.policy_cost(s, a[torch.randperm(len(a), generator=g)]).mean().item()}
+    if not discrete:
+        with torch.enable_grad():
+            x = a.detach().requires_grad_(True)
+            (c_a,) = torch.autograd.grad(D.policy_cost(s, x).sum(), x)
+        u = -c_a / c_a.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        out["down_1"] = D.policy_cost(s, a + u).mean().item()
+        out["down_10"] = D.policy_cost(s, a + 10 * u).mean().item()
+    return out
+
+
 def same_starts(policy: Policy, expert_act, env: gym.Env, space: gym.Space, s_exp: torch.Tensor,
                 a_exp: torch.Tensor, episodes: int = 10) -> None:
     """Print the policy's and the expert's returns from the same start states, and (discrete
@@ -151,6 +174,9 @@ def main() -> None:
         print(f"  D(policy's states, its actions clipped) {D(s_pi, mu.clamp(-1, 1)).mean():.3f}")
     print(f"  D(expert's states, expert's actions)   {D(s_exp, a_exp).mean():.3f}")
     print(f"  D(expert's states, policy's actions)   {D(s_exp, policy.mode(s_exp)).mean():.3f}")
+    sens = action_sensitivity(D, s_exp, a_exp, discrete)
+    print(f"  D's cost c at the expert's pairs {sens['c']:.3f}; with their actions shuffled {sens['shuffled']:.3f}"
+          + (f"; moved along -grad_a c by 1: {sens['down_1']:.3f}, by 10: {sens['down_10']:.3f}" if not discrete else ""))
     if discrete:
         agree = (policy.mode(s_exp).argmax(-1) == a_exp.argmax(-1)).float().mean()
         print(f"  policy picks the expert's action in {agree:.1%} of the expert's states")
