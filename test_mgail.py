@@ -692,6 +692,12 @@ def test_11d_probe_reports_what_D_looks_at(tmp_path):
     assert sorted(norms) == [1, 2, 4, 8, 16, 32, 64], proc.stdout
     assert all(np.isfinite(v) and v > 0 for v in norms.values()), proc.stdout
     assert any(l.strip().startswith("D's cost c at the expert's pairs") for l in proc.stdout.splitlines()), proc.stdout
+    # (discrete) D's cheapest action against the expert's: CartPole's expert pushes each way about
+    # half the time, and the share of states where D's cheapest is the expert's is a percentage
+    line = next(l for l in proc.stdout.splitlines() if "D's cheapest is the expert's action in" in l)
+    expert_share = [float(x) for x in line.split("the expert's [")[1].split("]")[0].replace("'", "").replace("%", "").split(",")]
+    assert len(expert_share) == 2 and all(30 <= x <= 70 for x in expert_share), line
+    assert 0.0 <= float(line.rsplit(" in ", 1)[1].split("%")[0]) <= 100.0, line
 
 
 def test_11e_probe_action_sensitivity_closed_form():

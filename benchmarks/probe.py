@@ -19,6 +19,9 @@ along -grad_a c. A cost that barely changes under the shuffle, and keeps
 falling far outside [-1, 1], is a slope the policy's mean can slide down
 without end: D's action gradient then says nothing about the expert.
 
+For discrete actions, also which action D rates cheapest at each of the
+expert's states, against the expert's own choice there.
+
 Then where the imitation falls short: the policy and the expert, both
 deterministic, from the same 10 start states (env.reset(seed=100 + i)), with
 the returns side by side; for discrete actions also the expert's states where
@@ -180,6 +183,15 @@ def main() -> None:
     if discrete:
         agree = (policy.mode(s_exp).argmax(-1) == a_exp.argmax(-1)).float().mean()
         print(f"  policy picks the expert's action in {agree:.1%} of the expert's states")
+        # D's cost of each action at every expert state: an action the expert seldom takes
+        # and the policy seldom tries is one D has little data on, and may rate as the expert's.
+        costs = [D.policy_cost(s_exp, torch.eye(act_dim)[k].expand(len(s_exp), -1)) for k in range(act_dim)]
+        cheapest = torch.stack(costs, dim=-1).argmin(-1)
+        print(f"  at the expert's states, action k is: the expert's "
+              f"{[f'{x:.0%}' for x in a_exp.mean(0).tolist()]}, D's cheapest "
+              f"{[f'{x:.0%}' for x in torch.eye(act_dim)[cheapest].mean(0).tolist()]}, D's mean cost "
+              f"{[round(c.mean().item(), 3) for c in costs]}; D's cheapest is the expert's action in "
+              f"{(cheapest == a_exp.argmax(-1)).float().mean():.1%} of them")
     else:
         print(f"  log sigma {[round(float(x), 2) for x in policy.log_sigma]}")
         print(f"  policy mean |mu| {mu.abs().mean():.2f}, outside [-1, 1]: {(mu.abs() > 1).float().mean():.1%} "
