@@ -92,13 +92,18 @@ def gradient_growth(policy: Policy, f, D: Discriminator, env_id: str, gamma: flo
     return growth
 
 
+def cost_action_gradient(D: Discriminator, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """grad_a c(s, a) per row, c = D.policy_cost (rows are independent, so the sum's gradient)."""
+    with torch.enable_grad():
+        x = a.detach().requires_grad_(True)
+        (c_a,) = torch.autograd.grad(D.policy_cost(s, x).sum(), x)
+    return c_a
+
+
 def action_gradient_cosine(D: Discriminator, s: torch.Tensor, mu: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """cos(-grad_a c(s, mu), target - mu) per state: 1 where the policy step on mu (along
     -grad_a c, c = D.policy_cost) heads straight for the target action."""
-    with torch.enable_grad():
-        a = mu.detach().requires_grad_(True)
-        (c_a,) = torch.autograd.grad(D.policy_cost(s, a).sum(), a)
-    return torch.nn.functional.cosine_similarity(-c_a, target - mu, dim=-1)
+    return torch.nn.functional.cosine_similarity(-cost_action_gradient(D, s, mu), target - mu, dim=-1)
 
 
 def action_sensitivity(D: Discriminator, s: torch.Tensor, a: torch.Tensor, discrete: bool) -> dict[str, float]:
@@ -109,9 +114,7 @@ def action_sensitivity(D: Discriminator, s: torch.Tensor, a: torch.Tensor, discr
     out = {"c": D.policy_cost(s, a).mean().item(),
            "shuffled": D.policy_cost(s, a[torch.randperm(len(a), generator=g)]).mean().item()}
     if not discrete:
-        with torch.enable_grad():
-            x = a.detach().requires_grad_(True)
-            (c_a,) = torch.autograd.grad(D.policy_cost(s, x).sum(), x)
+        c_a = cost_action_gradient(D, s, a)
         u = -c_a / c_a.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         out["down_1"] = D.policy_cost(s, a + u).mean().item()
         out["down_10"] = D.policy_cost(s, a + 10 * u).mean().item()
