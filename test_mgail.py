@@ -721,3 +721,17 @@ def test_11e_probe_action_sensitivity_closed_form():
     right = types.SimpleNamespace(policy_cost=lambda s, a: ((a - torch.eye(3)[s]) ** 2).sum(-1))
     out = probe.action_sensitivity(right, s, torch.eye(3)[s], discrete=True)
     assert out["c"] == 0.0 and 0.4 <= out["shuffled"] <= 1.6 and "down_1" not in out
+
+
+def test_11f_table1_reports_every_seed_on_disk(tmp_path, monkeypatch):
+    """table1.py tabulates every seed it finds, whatever --seeds the current call ran, in seed
+    order, and not Figure 4's "-basic-" runs of the same task."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import table1
+    monkeypatch.setattr(table1, "HERE", tmp_path)
+    for name in ("X-v0-mgail-seed2", "X-v0-mgail-seed10", "X-v0-mgail-seed1", "X-v0-mgail-basic-seed1",
+                 "X-v0-bc-seed1", "X-v0-mgail-seed3-old"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+    assert [d.name for d in table1.run_dirs("X-v0", "mgail")] == ["X-v0-mgail-seed1", "X-v0-mgail-seed2",
+                                                                   "X-v0-mgail-seed10"]
+    assert [d.name for d in table1.run_dirs("X-v0", "bc")] == ["X-v0-bc-seed1"]

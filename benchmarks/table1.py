@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,14 @@ def run_one(env_id: str, algo: str, seed: int, extra: list[str], name: str | Non
     return out
 
 
+def run_dirs(env_id: str, algo: str) -> list[Path]:
+    """The folders runs/<env>-<algo>-seed<N> there are, by seed (not Figure 4's "-basic-" runs)."""
+    pattern = re.compile(re.escape(f"{env_id}-{algo}-seed") + r"(\d+)$")
+    found = [(int(m.group(1)), d) for d in (HERE / "runs").glob(f"{env_id}-{algo}-seed*")
+             if (m := pattern.match(d.name))]
+    return [d for _, d in sorted(found)]
+
+
 def random_return(env_id: str, episodes: int = 10) -> float:
     env = gym.make(env_id)
     env.action_space.seed(0)
@@ -79,11 +88,11 @@ def main() -> None:
 
     rows = ["| task | expert | BC | BC normalised | MGAIL | MGAIL normalised | MGAIL env steps | MGAIL wall time / run | seeds |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    # Every task with finished runs gets its row, not only the --envs run now: running one
-    # task must not drop the others from table1.md.
+    # Every task with finished runs gets its row, from every seed on disk, not only the --envs
+    # and --seeds run now: running one task or one seed must not drop the others from table1.md.
     for env_id in TASKS + [e for e in args.envs if e not in TASKS]:
-        res = {a: [json.loads((HERE / "runs" / f"{env_id}-{a}-seed{s}" / "results.json").read_text())
-                   for s in args.seeds if (HERE / "runs" / f"{env_id}-{a}-seed{s}" / "results.json").exists()]
+        res = {a: [json.loads((d / "results.json").read_text()) for d in run_dirs(env_id, a)
+                   if (d / "results.json").exists()]
                for a in ("mgail", "bc")}
         res = {a: [r for r in rs if r.get("finished")] for a, rs in res.items()}
         if not any(res.values()):
@@ -98,9 +107,10 @@ def main() -> None:
         mgail_cells = (f"{cell(m)} | {mean_std(norm(m), 2)} | {m[0]['env_steps']} | "
                        f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else "— | — | — | —")
         rows.append(f"| {env_id} | {r_exp:.1f} | {cell(bc)} | {mean_std(norm(bc), 2)} | {mgail_cells} | {len(m)} |")
-        curves = [d for d in (HERE / "runs" / f"{env_id}-mgail-seed{s}" for s in args.seeds)
-                  if (d / "progress.csv").exists()]
-        if curves:  # (no MGAIL run yet: no curve to draw)
+        # Curves of the finished MGAIL runs, the ones in the table (none yet: no curve to draw).
+        curves = [d for d in run_dirs(env_id, "mgail") if (d / "results.json").exists()
+                  and json.loads((d / "results.json").read_text()).get("finished")]
+        if curves:
             plot_curves(env_id, curves, r_exp, [r["eval_return_mean"] for r in res["bc"]])
     (HERE / "table1.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
