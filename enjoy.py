@@ -41,7 +41,8 @@ def load_policy(run_dir: Path) -> tuple[Policy, dict]:
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.n if discrete else env.action_space.shape[0]
-    policy = Policy(obs_dim, act_dim, discrete, Normalizer(np.zeros(obs_dim), np.ones(obs_dim)),
+    normalizer = Normalizer(np.zeros(obs_dim), np.ones(obs_dim), clip=args.get("obs_clip", 0.0))
+    policy = Policy(obs_dim, act_dim, discrete, normalizer,
                     hidden=args["hidden"], tau=args["tau"])
     policy.load_state_dict(state)  # also restores the normaliser's statistics
     return policy.eval(), args

@@ -67,8 +67,16 @@ class ForwardModel(nn.Module):
         return s + self.delta_std * self.g(s, self.executed(a), context)
 
     def loss(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
-        """One-step regression: mean || g(s, a) - (s' - s) / sigma_delta ||^2."""
-        return ((self.g(s, self.executed(a), context) - (s_next - s) / self.delta_std) ** 2).mean()
+        """One-step regression: mean || g(s, a) - (s' - s) / sigma_delta ||^2.
+
+        With the states clipped (train.py --obs-clip C > 0) the target is clipped to [-C, C]
+        too: a jump of hundreds of sigma_delta (a contact-force spike) is not learnable, and
+        squared, it would outweigh every other coordinate of the batch.
+        """
+        target = (s_next - s) / self.delta_std
+        clip = self.normalizer.clip
+        target = target.clamp(-clip, clip) if clip > 0 else target
+        return ((self.g(s, self.executed(a), context) - target) ** 2).mean()
 
 
 class BasicForwardModel(ForwardModel):

@@ -62,7 +62,7 @@ class Normalizer(nn.Module):
     they are saved with the networks, and gradients pass straight through.
     """
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, min_std: float = 1e-3):
+    def __init__(self, mean: np.ndarray, std: np.ndarray, min_std: float = 1e-3, clip: float = 0.0):
         super().__init__()
         # A state coordinate (nearly) constant in the demonstrations, std < min_std, is
         # left in the env's own units (std 1) rather than divided by ~0: Ant-v5's contact
@@ -70,9 +70,16 @@ class Normalizer(nn.Module):
         # up to +-1 in the policy's states, which a floor of 1e-3 would make +-1000.
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.where(std < min_std, 1.0, std), dtype=torch.float32))
+        # Deviation from the authors' code (train.py --obs-clip, on for Humanoid-v5 only):
+        # x_hat is clipped to [-clip, clip] (0: no clipping), as SB3's VecNormalize does. A
+        # falling humanoid's contact forces reach ~800 expert stds; unclipped, those few
+        # coordinates dominate every network's input and the forward model's loss.
+        # (A plain attribute, not a buffer: the run's arguments carry it.)
+        self.clip = clip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        x_hat = (x - self.mean) / self.std
+        return x_hat.clamp(-self.clip, self.clip) if self.clip > 0 else x_hat
 
 
 # ---------------------------------------------------------------------------

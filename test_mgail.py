@@ -223,6 +223,24 @@ def test_5d_coordinates_constant_in_the_demonstrations_keep_env_units():
     assert torch.allclose(f.loss(s, a, torch.zeros(1, 0, 2), s_next), expected)
 
 
+def test_5e_obs_clip_bounds_normalised_states_and_model_targets():
+    # mean 0, std 0.5: x = 100 is 200 stds out; with clip 10 every network sees 10.
+    n = Normalizer(np.array([0.0, 0.0]), np.array([0.5, 0.5]), clip=10.0)
+    x = torch.tensor([[100.0, -0.25]], requires_grad=True)
+    x_hat = n(x)
+    assert x_hat.tolist() == [[10.0, -0.5]]
+    (grad,) = torch.autograd.grad(x_hat.sum(), x)
+    assert grad.tolist() == [[0.0, 2.0]]  # no gradient through a clipped coordinate, 1/std elsewhere
+    assert Normalizer(np.zeros(1), np.full(1, 0.5))(torch.tensor([[100.0]])).item() == 200.0  # default: no clip
+    # The forward model's target (s' - s) / sigma_delta is clipped the same way: a jump of 400
+    # sigma_delta in coordinate 0 is a target of 10.
+    f = make_forward_model("basic", 2, 1, n, np.array([0.25, 0.25]), hidden=8)
+    s, a, s_next = torch.zeros(1, 2), torch.zeros(1, 1), torch.tensor([[100.0, 0.5]])
+    with torch.no_grad():
+        g = f.g(s, a, torch.zeros(1, 0, 2))
+    assert torch.allclose(f.loss(s, a, torch.zeros(1, 0, 2), s_next), ((g - torch.tensor([[10.0, 2.0]])) ** 2).mean())
+
+
 def test_5b_forward_models_learn_a_linear_system():
     torch.manual_seed(0)
     A = torch.tensor([[1.0, 0.1], [-0.2, 0.95]])
@@ -735,3 +753,15 @@ def test_11f_table1_reports_every_seed_on_disk(tmp_path, monkeypatch):
     assert [d.name for d in table1.run_dirs("X-v0", "mgail")] == ["X-v0-mgail-seed1", "X-v0-mgail-seed2",
                                                                    "X-v0-mgail-seed10"]
     assert [d.name for d in table1.run_dirs("X-v0", "bc")] == ["X-v0-bc-seed1"]
+
+
+def test_11g_obs_clip_is_saved_with_the_run(tmp_path):
+    """--obs-clip reaches the run's normaliser, and enjoy.py rebuilds the policy with it."""
+    sys.path.insert(0, str(ROOT))
+    import enjoy
+    train.main(TINY + ["--out", str(tmp_path), "--obs-clip", "5"])
+    policy, args = enjoy.load_policy(tmp_path)
+    assert args["obs_clip"] == 5.0 and policy.normalizer.clip == 5.0
+    assert policy.normalizer(torch.full((1, 4), 1e6)).max().item() == 5.0
+    # Default for CartPole: no clipping.
+    assert train.parse_args(["--env", "CartPole-v1"]).obs_clip == 0.0

@@ -153,7 +153,7 @@ def main() -> None:
     discrete = isinstance(space, gym.spaces.Discrete)
     demo_path = args.get("demos") or expert.expert_demos(args["env"], env, args["num_demos"], args["seed"])
     demos = expert.load_demos(demo_path, env)
-    normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0))
+    normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0), clip=args.get("obs_clip", 0.0))
     obs_dim, act_dim = env.observation_space.shape[0], (space.n if discrete else space.shape[0])
     policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args["hidden"], tau=args["tau"])
     policy.load_state_dict(ck["policy"])
