@@ -102,7 +102,7 @@ DEFAULTS = {
     # the rest are body inertias and velocities, actuator forces and contact forces, and the
     # contact forces of a falling humanoid reach ~800 expert stds. Unclipped (seed 1): f's
     # one-step error 20-240, the policy's mean outside [-1, 1] in 59% of its components,
-    # returns 116-389 up to 380k; clipped: error ~0.5-1, 9% outside, 345-1,462 from 380k to 800k.
+    # returns 116-389 up to 380k; clipped: error 0.3-1.8, 9% outside, 751-2,106 from 820k to 1.12M.
     "Humanoid-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                         hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                         grad_penalty=10.0, eval_every=20_000, obs_clip=10.0),
