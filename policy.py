@@ -59,7 +59,8 @@ class Normalizer(nn.Module):
 
     The authors' code normalises states with the expert data's mean and std;
     every network here sees normalised states. The statistics are buffers, so
-    they are saved with the networks, and gradients pass straight through.
+    they are saved with the networks, and gradients pass straight through
+    (except through a coordinate clipped by `clip`, below).
     """
 
     def __init__(self, mean: np.ndarray, std: np.ndarray, min_std: float = 1e-3, clip: float = 0.0):

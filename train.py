@@ -107,7 +107,8 @@ DEFAULTS = {
                         hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                         grad_penalty=10.0, eval_every=20_000, obs_clip=10.0),
 }
-# Any other env: HalfCheetah's settings as a starting point, not yet tuned.
+# Any other env: HalfCheetah's settings as a starting point, not yet tuned. FALLBACK also
+# fills any key a task above leaves out (obs_clip: 0, no clipping, for all but Humanoid).
 FALLBACK = dict(env_steps=1_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                 hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=10.0,
                 eval_every=10_000, obs_clip=0.0)

@@ -170,6 +170,7 @@ def main() -> None:
     s_exp = torch.as_tensor(demos["observations"])
     a_exp = torch.as_tensor(from_env(demos["actions"], space))
     mu = policy.mode(s_pi)
+    mu_exp = policy.mode(s_exp)  # the policy's actions at the expert's states
     try:  # the expert itself, for the comparisons below (a run on the user's own --demos may have none)
         expert_act = expert.load_expert(args["env"], env)
     except expert.DemoError:
@@ -179,12 +180,12 @@ def main() -> None:
     if not discrete:
         print(f"  D(policy's states, its actions clipped) {D(s_pi, mu.clamp(-1, 1)).mean():.3f}")
     print(f"  D(expert's states, expert's actions)   {D(s_exp, a_exp).mean():.3f}")
-    print(f"  D(expert's states, policy's actions)   {D(s_exp, policy.mode(s_exp)).mean():.3f}")
+    print(f"  D(expert's states, policy's actions)   {D(s_exp, mu_exp).mean():.3f}")
     sens = action_sensitivity(D, s_exp, a_exp, discrete)
     print(f"  D's cost c at the expert's pairs {sens['c']:.3f}; with their actions shuffled {sens['shuffled']:.3f}"
           + (f"; moved along -grad_a c by 1: {sens['down_1']:.3f}, by 10: {sens['down_10']:.3f}" if not discrete else ""))
     if discrete:
-        agree = (policy.mode(s_exp).argmax(-1) == a_exp.argmax(-1)).float().mean()
+        agree = (mu_exp.argmax(-1) == a_exp.argmax(-1)).float().mean()
         print(f"  policy picks the expert's action in {agree:.1%} of the expert's states")
         # D's cost of each action at every expert state: an action the expert seldom takes
         # and the policy seldom tries is one D has little data on, and may rate as the expert's.
@@ -200,10 +201,10 @@ def main() -> None:
         print(f"  policy mean |mu| {mu.abs().mean():.2f}, outside [-1, 1]: {(mu.abs() > 1).float().mean():.1%} "
               f"of components, mean excess {(mu.abs() - 1).clamp(min=0).mean():.3f}, max |mu| {mu.abs().max():.2f}")
         print(f"  expert mean |a| {a_exp.abs().mean():.2f}, |a| > 0.9: {(a_exp.abs() > 0.9).float().mean():.1%}")
-        print(f"  mean |mu - a_expert| at the expert's states {(policy.mode(s_exp) - a_exp).abs().mean():.3f}")
+        print(f"  mean |mu - a_expert| at the expert's states {(mu_exp - a_exp).abs().mean():.3f}")
         # Does D's action gradient point the policy toward the expert's action? At the expert's
         # states, against the expert's actions there ...
-        cos = action_gradient_cosine(D, s_exp, policy.mode(s_exp), a_exp)
+        cos = action_gradient_cosine(D, s_exp, mu_exp, a_exp)
         print(f"  cos(-grad_a c, a_expert - mu) at the expert's states: mean {cos.mean():.2f}, "
               f"> 0 in {(cos > 0).float().mean():.0%} (1: D's action gradient points at the expert's action)")
         if expert_act is not None:  # ... and at the policy's own states, where the policy step is taken

@@ -91,10 +91,10 @@ def main() -> None:
     # Every task with finished runs gets its row, from every seed on disk, not only the --envs
     # and --seeds run now: running one task or one seed must not drop the others from table1.md.
     for env_id in TASKS + [e for e in args.envs if e not in TASKS]:
-        res = {a: [json.loads((d / "results.json").read_text()) for d in run_dirs(env_id, a)
-                   if (d / "results.json").exists()]
-               for a in ("mgail", "bc")}
-        res = {a: [r for r in rs if r.get("finished")] for a, rs in res.items()}
+        done = {a: [(d, json.loads((d / "results.json").read_text())) for d in run_dirs(env_id, a)
+                    if (d / "results.json").exists()] for a in ("mgail", "bc")}
+        done = {a: [(d, r) for d, r in runs if r.get("finished")] for a, runs in done.items()}
+        res = {a: [r for _, r in runs] for a, runs in done.items()}
         if not any(res.values()):
             continue
         # Each run is normalised by the return of its own demonstrations (they depend on the seed).
@@ -108,8 +108,7 @@ def main() -> None:
                        f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else "— | — | — | —")
         rows.append(f"| {env_id} | {r_exp:.1f} | {cell(bc)} | {mean_std(norm(bc), 2)} | {mgail_cells} | {len(m)} |")
         # Curves of the finished MGAIL runs, the ones in the table (none yet: no curve to draw).
-        curves = [d for d in run_dirs(env_id, "mgail") if (d / "results.json").exists()
-                  and json.loads((d / "results.json").read_text()).get("finished")]
+        curves = [d for d, _ in done["mgail"]]
         if curves:
             plot_curves(env_id, curves, r_exp, [r["eval_return_mean"] for r in res["bc"]])
     (HERE / "table1.md").write_text("\n".join(rows) + "\n")
