@@ -203,7 +203,7 @@ def to_env(a: torch.Tensor, space) -> np.ndarray:
     the policy back inside the bounds; measured, it does not always: on
     HalfCheetah-v5 half of the mean action components lay outside in a run
     that stalled (T = 32), ~30% (by 0.014 on average) in the T = 8 runs that
-    imitate the expert (benchmarks/probe.py; README, Table 1 notes).
+    imitate the expert (benchmarks/probe.py; benchmarks/NOTES.md).
     (A tanh-squashed Gaussian, tried first, got stuck on HalfCheetah-v5 at a
     return of about -600: its expert's actions are mostly at the bounds, the
     policy pushed every tanh into saturation, where no gradient passes, within
