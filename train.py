@@ -97,12 +97,13 @@ DEFAULTS = {
                    hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                    grad_penalty=10.0, eval_every=20_000),
     # Humanoid: Ant's settings and Table 1's budget, 2M env steps, plus normalised states
-    # clipped to +-10 (policy.Normalizer); a starting point, not yet run to the end (README).
+    # clipped to +-10 (policy.Normalizer). These do NOT reach the expert: seeds 1-2 ended at
+    # 1,211 and 1,329 (BC ~1,000, the expert ~5,000; README, benchmarks/NOTES.md).
     # Of its 348 observation coordinates only 45 are positions and velocities of the joints;
     # the rest are body inertias and velocities, actuator forces and contact forces, and the
     # contact forces of a falling humanoid reach ~800 expert stds. Unclipped (seed 1): f's
     # one-step error 20-240, the policy's mean outside [-1, 1] in 59% of its components,
-    # returns 116-389 up to 380k; clipped: error 0.3-1.8, 9% outside, 751-2,106 from 820k to 1.12M.
+    # returns 116-389 up to 380k; clipped: error 0.3-1.8, 9% outside, up to 3,210 (seed 1, 1.36M).
     "Humanoid-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                         hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                         grad_penalty=10.0, eval_every=20_000, obs_clip=10.0),
