@@ -97,8 +97,8 @@ DEFAULTS = {
                    hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                    grad_penalty=10.0, eval_every=20_000),
     # Humanoid: Ant's settings and Table 1's budget, 2M env steps, plus normalised states
-    # clipped to +-10 (policy.Normalizer). These do NOT reach the expert: seeds 1-2 ended at
-    # 1,211 and 1,329 (BC ~1,000, the expert ~5,000; README, benchmarks/NOTES.md).
+    # clipped to +-10 (policy.Normalizer). These do NOT reach the expert: seeds 1-3 ended at
+    # 1,211, 1,329 and 942 (BC ~1,000, the expert ~5,000; README, benchmarks/NOTES.md).
     # Of its 348 observation coordinates only 45 are positions and velocities of the joints;
     # the rest are body inertias and velocities, actuator forces and contact forces, and the
     # contact forces of a falling humanoid reach ~800 expert stds. Unclipped (seed 1): f's
