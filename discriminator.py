@@ -27,6 +27,9 @@ propagates back in time.
 Training: binary cross-entropy on equal batches of policy and expert pairs
 (the GAN and GAIL objectives of Eq. 1-2, with the paper's labels).
 
+FactoredDiscriminator (below) learns phi and psi with a network each instead of
+l with one; everything downstream sees the same l(s, a).
+
 Used by: train.py (training D, logging its accuracy), mgail.py (the policy's
 per-step cost).
 """
@@ -102,6 +105,74 @@ class Discriminator(nn.Module):
             loss = loss + grad_penalty * ((grad_x.norm(dim=-1) - 1) ** 2).mean()
         stats = {"d_acc_policy": (l_pi > 0).float().mean().item(),   # D > 1/2 on policy pairs
                  "d_acc_expert": (l_exp < 0).float().mean().item()}  # D < 1/2 on expert pairs
+        return loss, stats
+
+
+class FactoredDiscriminator(Discriminator):
+    """Eq. 6 taken literally: l(s, a) = -log phi(s, a) - log psi(s), one net for each factor.
+
+    Deviation from the paper and the authors' code (train.py --disc factored, the default
+    for MountainCar-v0 only): both fit ONE network to l(s, a). Where the policy's states
+    already differ from the expert's, that network can tell the classes apart by the
+    state alone and need not learn how l depends on a, yet the policy follows exactly
+    that dependence, grad_a D. Here the two ratios of Eq. 6 are learned apart:
+
+        g(s)    = -log psi(s)     psi-net: the policy's states (label 1) against the
+                                  expert's (label 0), actions unseen;
+        h(s, a) = -log phi(s, a)  phi-net: at the EXPERT's states only, the policy's
+                                  actions a ~ pi(.|s) (label 1) against the expert's
+                                  (label 0), so no state difference can answer it;
+        l(s, a) = g(s) + h(s, a)  D = sigmoid(l) = 1 / (1 + phi psi), as before.
+
+    Each is a logistic regression whose optimum is the log-ratio it stands for (a
+    classifier's optimal logit is the log-ratio of its two classes' densities), so at
+    the optimum l is Eq. 6's logit exactly (test_mgail.py trains both against analytic
+    phi and psi). phi is learned where it is defined for both policies, at the expert's
+    states; elsewhere h is the net's extrapolation. On MountainCar-v0 (200k env steps,
+    20 final episodes) it took seeds 1-3 from -133.3 / -130.1 / -200.0 to -115.5 /
+    -119.3 / -137.8 (benchmarks/NOTES.md); on Ant-v5 it gave an action gradient that
+    points toward the expert's action at the policy's own states, but no return.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, hidden: int = 64):
+        super().__init__(obs_dim, act_dim, normalizer, hidden)  # self.net is the phi-net, h(s, a)
+        self.psi_net = mlp(obs_dim, [hidden, hidden], 1)  # g(s)
+
+    def logit(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """l(s, a) = g(s) + h(s, a) = -log psi(s) - log phi(s, a); (B,)."""
+        return (self.psi_net(self.normalizer(s)) + self.net(self.net_input(s, a))).squeeze(-1)
+
+    def loss(self, s_pi: torch.Tensor, a_pi: torch.Tensor, s_exp: torch.Tensor, a_exp: torch.Tensor,
+             grad_penalty: float = 0.0, a_pi_at_exp: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The two cross-entropies, labels policy = 1, expert = 0, as in Discriminator.loss.
+
+        a_pi_at_exp: actions the policy takes at the expert's states s_exp (sampled, no
+        gradient), the phi-net's policy class. grad_penalty: as in Discriminator.loss, on
+        each net between its own two classes.
+        """
+        if a_pi_at_exp is None:
+            raise ValueError("FactoredDiscriminator.loss needs a_pi_at_exp: the policy's actions at s_exp")
+        x_psi = (self.normalizer(s_pi), self.normalizer(s_exp))
+        x_phi = (self.net_input(s_exp, a_pi_at_exp), self.net_input(s_exp, a_exp))
+        loss = torch.zeros(())
+        logits = {}
+        for name, net, (x_pi, x_exp) in (("psi", self.psi_net, x_psi), ("phi", self.net, x_phi)):
+            l_pi, l_exp = net(x_pi).squeeze(-1), net(x_exp).squeeze(-1)
+            loss = loss + 0.5 * (F.binary_cross_entropy_with_logits(l_pi, torch.ones_like(l_pi))
+                                 + F.binary_cross_entropy_with_logits(l_exp, torch.zeros_like(l_exp)))
+            if grad_penalty > 0:
+                eps = torch.rand(len(x_pi), 1, device=x_pi.device)
+                x = (eps * x_pi + (1 - eps) * x_exp).detach().requires_grad_(True)
+                (grad_x,) = torch.autograd.grad(net(x).sum(), x, create_graph=True)
+                loss = loss + grad_penalty * ((grad_x.norm(dim=-1) - 1) ** 2).mean()
+            logits[name] = (l_pi.detach(), l_exp.detach())
+        with torch.no_grad():
+            l_pi, l_exp = self.logit(s_pi, a_pi), self.logit(s_exp, a_exp)
+        h_pi, h_exp = logits["phi"]
+        stats = {"d_acc_policy": (l_pi > 0).float().mean().item(),
+                 "d_acc_expert": (l_exp < 0).float().mean().item(),
+                 # the phi-net alone, at the expert's states: 0.5 once pi acts as the expert there
+                 "phi_acc": 0.5 * ((h_pi > 0).float().mean().item() + (h_exp < 0).float().mean().item())}
         return loss, stats
 
 

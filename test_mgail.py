@@ -38,7 +38,7 @@ import torch
 
 import expert
 import train
-from discriminator import D_and_gradients, Discriminator
+from discriminator import D_and_gradients, Discriminator, FactoredDiscriminator
 from forward_model import AdvancedForwardModel, BasicForwardModel, make_forward_model
 from mgail import Segment, policy_gradient_recursion, policy_objective_unrolled, value_from_reality
 from policy import Normalizer, Policy, gumbel_softmax_straight_through, reparameterise, sample_gumbel
@@ -104,6 +104,45 @@ def test_2_trained_discriminator_approaches_bayes_optimal_D():
     with torch.no_grad():
         err = (D(s, a) - torch.sigmoid(analytic_logit(s.double(), a.double())).float()).abs()
     assert err.mean() < 0.05, f"mean |D - 1/(1+phi psi)| = {err.mean():.3f}"
+
+
+def test_2b_factored_discriminator_learns_phi_and_psi_apart():
+    """psi-net -> -log psi(s) from the states alone; phi-net -> -log phi(s, a) from the two
+    policies' actions at the expert's states; their sum is Eq. 6's logit (test 1's Gaussians)."""
+    torch.manual_seed(0)
+
+    def states(prefix, n):
+        return G["m" + prefix] + math.sqrt(G["v" + prefix]) * torch.randn(n, 1)
+
+    def actions(prefix, s):  # a | s of the policy (P) or the expert (E), at any states s
+        return G["k" + prefix] * s + math.sqrt(G["w" + prefix]) * torch.randn_like(s)
+
+    D = FactoredDiscriminator(1, 1, identity_normalizer(1), hidden=64)
+    opt = torch.optim.Adam(D.parameters(), lr=3e-3)
+    for _ in range(1500):
+        s_pi, s_exp = states("P", 256), states("E", 256)
+        loss, stats = D.loss(s_pi, actions("P", s_pi), s_exp, actions("E", s_exp), a_pi_at_exp=actions("P", s_exp))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert 0.0 <= stats["phi_acc"] <= 1.0
+    # Checked where the phi-net was trained: the expert's states, with both policies' actions.
+    s = states("E", 4000)
+    a = torch.cat([actions("P", s[:2000]), actions("E", s[2000:])])
+    s64, a64 = s.double()[:, 0], a.double()[:, 0]
+    minus_log_psi = -(log_normal(s64, G["mE"], G["vE"]) - log_normal(s64, G["mP"], G["vP"]))
+    minus_log_phi = -(log_normal(a64, G["kE"] * s64, G["wE"]) - log_normal(a64, G["kP"] * s64, G["wP"]))
+    with torch.no_grad():
+        g = D.psi_net(s)[:, 0].double()
+        h = D.net(torch.cat([s, a], dim=-1))[:, 0].double()
+        l = D.logit(s, a).double()
+    np.testing.assert_allclose(l.numpy(), (g + h).numpy(), rtol=1e-5, atol=1e-5)  # l = g + h
+    assert (g - minus_log_psi).abs().mean() < 0.1, f"psi-net off -log psi by {(g - minus_log_psi).abs().mean():.3f}"
+    assert (h - minus_log_phi).abs().mean() < 0.2, f"phi-net off -log phi by {(h - minus_log_phi).abs().mean():.3f}"
+    err = (torch.sigmoid(l) - torch.sigmoid(analytic_logit(s.double(), a.double()))).abs()
+    assert err.mean() < 0.04, f"mean |D - 1/(1+phi psi)| = {err.mean():.3f}"
+    with pytest.raises(ValueError, match="a_pi_at_exp"):
+        D.loss(s[:4], a[:4], s[:4], a[:4])
 
 
 # ---------------------------------------------------------------------------
@@ -566,6 +605,26 @@ def test_9g_warmup_keeps_the_policy_fixed_while_f_and_D_learn(tmp_path):
     assert same(pi["short"], pi["long"])  # two more iterations, pi untouched ...
     assert not same(f["short"], f["long"])  # ... while f went on learning
     assert not same(pi["long"], pi["free"])  # without a warmup pi moves
+
+
+def test_9h_factored_discriminator_runs_resumes_and_probes(tmp_path):
+    """--disc factored end to end: the phi-net's accuracy is logged, the kind of D is
+    read back from the weights on resume, and probe.py rebuilds it."""
+    base = ["--env", "CartPole-v1", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "1",
+            "--disc", "factored", "--out", str(tmp_path)]
+    train.main(base + ["--env-steps", "512"])
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ck["args"]["disc"] == "factored" and any(k.startswith("psi_net") for k in ck["D"])
+    phi_acc = [r["phi_acc"] for r in csv.DictReader(open(tmp_path / "progress.csv")) if r["phi_acc"]]
+    assert phi_acc and all(0.0 <= float(x) <= 1.0 for x in phi_acc)
+    ck["args"].pop("disc")  # as a checkpoint written before --disc existed ...
+    ck["args"]["env_steps"] = 768  # ... and with a budget left (a resumed run keeps its own arguments)
+    torch.save(ck, tmp_path / "checkpoint.pt")
+    results = train.main(["--resume", str(tmp_path)])
+    assert results["env_steps"] >= 768
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe.py"), str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 # ---------------------------------------------------------------------------
