@@ -130,8 +130,10 @@ class FactoredDiscriminator(Discriminator):
     phi and psi). phi is learned where it is defined for both policies, at the expert's
     states; elsewhere h is the net's extrapolation. On MountainCar-v0 (200k env steps,
     20 final episodes) it took seeds 1-3 from -133.3 / -130.1 / -200.0 to -115.5 /
-    -119.3 / -137.8 (benchmarks/NOTES.md); on Ant-v5 it gave an action gradient that
-    points toward the expert's action at the policy's own states, but no return.
+    -119.3 / -137.8 from scratch, and from a BC start it keeps the expert-level policy
+    (-110.5 / -108.3 / -103.8, Table 1) that one network drifted away from
+    (benchmarks/NOTES.md). On Ant-v5 it gave an action gradient that points toward
+    the expert's action at the policy's own states, but no return.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, hidden: int = 64):
