@@ -94,18 +94,26 @@ class Discriminator(nn.Module):
         (zero gradient) and steep on a thin boundary; the penalty keeps its slope
         moderate everywhere between them.
         """
-        l_pi, l_exp = self.logit(s_pi, a_pi), self.logit(s_exp, a_exp)
-        loss = 0.5 * (F.binary_cross_entropy_with_logits(l_pi, torch.ones_like(l_pi))
-                      + F.binary_cross_entropy_with_logits(l_exp, torch.zeros_like(l_exp)))
-        if grad_penalty > 0:
-            x_pi, x_exp = self.net_input(s_pi, a_pi), self.net_input(s_exp, a_exp)
-            eps = torch.rand(len(x_pi), 1, device=x_pi.device)
-            x = (eps * x_pi + (1 - eps) * x_exp).detach().requires_grad_(True)
-            (grad_x,) = torch.autograd.grad(self.net(x).sum(), x, create_graph=True)
-            loss = loss + grad_penalty * ((grad_x.norm(dim=-1) - 1) ** 2).mean()
+        loss, l_pi, l_exp = classifier_loss(self.net, self.net_input(s_pi, a_pi), self.net_input(s_exp, a_exp),
+                                            grad_penalty)
         stats = {"d_acc_policy": (l_pi > 0).float().mean().item(),   # D > 1/2 on policy pairs
                  "d_acc_expert": (l_exp < 0).float().mean().item()}  # D < 1/2 on expert pairs
         return loss, stats
+
+
+def classifier_loss(net: nn.Module, x_pi: torch.Tensor, x_exp: torch.Tensor,
+                    grad_penalty: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cross-entropy of the logit net(x), labels policy = 1, expert = 0, on equal batches,
+    plus the gradient penalty of Discriminator.loss. Returns (loss, l_pi, l_exp)."""
+    l_pi, l_exp = net(x_pi).squeeze(-1), net(x_exp).squeeze(-1)
+    loss = 0.5 * (F.binary_cross_entropy_with_logits(l_pi, torch.ones_like(l_pi))
+                  + F.binary_cross_entropy_with_logits(l_exp, torch.zeros_like(l_exp)))
+    if grad_penalty > 0:
+        eps = torch.rand(len(x_pi), 1, device=x_pi.device)
+        x = (eps * x_pi + (1 - eps) * x_exp).detach().requires_grad_(True)
+        (grad_x,) = torch.autograd.grad(net(x).sum(), x, create_graph=True)
+        loss = loss + grad_penalty * ((grad_x.norm(dim=-1) - 1) ** 2).mean()
+    return loss, l_pi, l_exp
 
 
 class FactoredDiscriminator(Discriminator):
@@ -154,28 +162,24 @@ class FactoredDiscriminator(Discriminator):
         """
         if a_pi_at_exp is None:
             raise ValueError("FactoredDiscriminator.loss needs a_pi_at_exp: the policy's actions at s_exp")
-        x_psi = (self.normalizer(s_pi), self.normalizer(s_exp))
-        x_phi = (self.net_input(s_exp, a_pi_at_exp), self.net_input(s_exp, a_exp))
-        loss = torch.zeros(())
-        logits = {}
-        for name, net, (x_pi, x_exp) in (("psi", self.psi_net, x_psi), ("phi", self.net, x_phi)):
-            l_pi, l_exp = net(x_pi).squeeze(-1), net(x_exp).squeeze(-1)
-            loss = loss + 0.5 * (F.binary_cross_entropy_with_logits(l_pi, torch.ones_like(l_pi))
-                                 + F.binary_cross_entropy_with_logits(l_exp, torch.zeros_like(l_exp)))
-            if grad_penalty > 0:
-                eps = torch.rand(len(x_pi), 1, device=x_pi.device)
-                x = (eps * x_pi + (1 - eps) * x_exp).detach().requires_grad_(True)
-                (grad_x,) = torch.autograd.grad(net(x).sum(), x, create_graph=True)
-                loss = loss + grad_penalty * ((grad_x.norm(dim=-1) - 1) ** 2).mean()
-            logits[name] = (l_pi.detach(), l_exp.detach())
-        with torch.no_grad():
-            l_pi, l_exp = self.logit(s_pi, a_pi), self.logit(s_exp, a_exp)
-        h_pi, h_exp = logits["phi"]
+        loss_psi, g_pi, g_exp = classifier_loss(self.psi_net, self.normalizer(s_pi), self.normalizer(s_exp),
+                                                grad_penalty)
+        loss_phi, h_pi_at_exp, h_exp = classifier_loss(self.net, self.net_input(s_exp, a_pi_at_exp),
+                                                       self.net_input(s_exp, a_exp), grad_penalty)
+        with torch.no_grad():  # D's own accuracy, on the pairs Discriminator.loss rates
+            l_pi = g_pi + self.net(self.net_input(s_pi, a_pi)).squeeze(-1)
+            l_exp = g_exp + h_exp
         stats = {"d_acc_policy": (l_pi > 0).float().mean().item(),
                  "d_acc_expert": (l_exp < 0).float().mean().item(),
                  # the phi-net alone, at the expert's states: 0.5 once pi acts as the expert there
-                 "phi_acc": 0.5 * ((h_pi > 0).float().mean().item() + (h_exp < 0).float().mean().item())}
-        return loss, stats
+                 "phi_acc": 0.5 * ((h_pi_at_exp > 0).float().mean().item() + (h_exp < 0).float().mean().item())}
+        return loss_psi + loss_phi, stats
+
+
+def make_discriminator(kind: str, obs_dim: int, act_dim: int, normalizer: Normalizer, hidden: int) -> Discriminator:
+    """kind "joint": one network of (s, a), as in the paper; "factored": FactoredDiscriminator."""
+    cls = {"joint": Discriminator, "factored": FactoredDiscriminator}[kind]
+    return cls(obs_dim, act_dim, normalizer, hidden=hidden)
 
 
 def D_and_gradients(logit_fn, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:

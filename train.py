@@ -39,7 +39,7 @@ import torch
 
 import expert
 from enjoy import make_tensorboard, plot_learning_curve, policy_actor, record_video
-from discriminator import Discriminator, FactoredDiscriminator
+from discriminator import make_discriminator
 from forward_model import make_forward_model
 from mgail import Segment, policy_objective_unrolled
 from policy import Normalizer, Policy, from_env, to_env
@@ -71,8 +71,8 @@ DEFAULTS = {
     # learn. From scratch, with one D network, seeds 1-3 ended at -133.3, -130.1 and -200.0;
     # factored, at -115.5, -119.3 and -137.8 (BC ~-106). With one D network the BC start
     # did not hold (seeds 1 and 3: -117.9 and -159.8); with the factored D it did
-    # (benchmarks/NOTES.md). The single net stops telling the expert's action from the
-    # others at the turning points, where the policy must switch at v = 0.
+    # (benchmarks/NOTES.md). The single net had stopped telling the expert's action from
+    # the others: its cheapest action was the expert's at only 40-65% of the expert's states.
     "MountainCar-v0": dict(env_steps=200_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
                            hidden=64, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=0.0, eval_every=10_000,
                            disc="factored", bc_init=5_000, warmup=50_000),
@@ -341,8 +341,7 @@ def main(argv: list[str] | None = None) -> dict:
     delta_std = (demos["next_observations"] - demos["observations"]).std(0)
     policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args.hidden, tau=args.tau,
                     init_log_sigma=args.log_sigma).to(device)
-    D = (FactoredDiscriminator if args.disc == "factored" else Discriminator)(obs_dim, act_dim, normalizer,
-                                                                            hidden=args.hidden).to(device)
+    D = make_discriminator(args.disc, obs_dim, act_dim, normalizer, hidden=args.hidden).to(device)
     f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden).to(device)
     f.clip_actions = bool(args.f_clip) and not discrete
     # Learning rates: Adam's usual 1e-3 for all three by default (the authors used
@@ -404,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
         run["stats"] = behavioural_cloning(policy, s_exp, a_exp, opt_pi)
         args.env_steps = 0
     elif args.bc_init > 0 and run["env_steps"] == 0:
-        # Deviation from the paper (optional, default off): MGAIL starts from the BC policy
+        # Deviation from the paper (on for MountainCar-v0 only): MGAIL starts from the BC policy
         # instead of a random one, so its first rollouts already move like the expert. BC
         # gets its own Adam at the BC baseline's rate (1e-3), whatever --policy-lr says.
         run["stats"] = behavioural_cloning(policy, s_exp, a_exp, torch.optim.Adam(policy.parameters(), lr=1e-3),

@@ -46,7 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import expert  # noqa: E402
-from discriminator import Discriminator, FactoredDiscriminator  # noqa: E402
+from discriminator import Discriminator, make_discriminator  # noqa: E402
 from forward_model import make_forward_model  # noqa: E402
 from mgail import Segment, policy_objective_unrolled  # noqa: E402
 from policy import Normalizer, Policy, from_env, to_env  # noqa: E402
@@ -157,8 +157,7 @@ def main() -> None:
     obs_dim, act_dim = env.observation_space.shape[0], (space.n if discrete else space.shape[0])
     policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args["hidden"], tau=args["tau"])
     policy.load_state_dict(ck["policy"])
-    D = (FactoredDiscriminator if args.get("disc") == "factored" else Discriminator)(obs_dim, act_dim, normalizer,
-                                                                                  hidden=args["hidden"])
+    D = make_discriminator(args.get("disc", "joint"), obs_dim, act_dim, normalizer, hidden=args["hidden"])
     D.load_state_dict(ck["D"])
 
     states, (obs, _), done = [], env.reset(seed=5), False
