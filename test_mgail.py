@@ -580,6 +580,12 @@ def test_9e_restarts_run_end_to_end(tmp_path):
                           "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
                           "--eval-episodes", "1", "--final-episodes", "1", "--out", str(tmp_path)])
     assert results["env_steps"] == 512 and results["finished"]
+    # probe.py on a continuous-action run: its last part, the policy step test, prints 6 rows
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe.py"), str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    rows = [l.rsplit("|dmu|", 1)[1].split() for l in proc.stdout.splitlines() if l.strip().startswith("k = ")]
+    assert len(rows) == 6 and all(float(r[0]) > 0 and np.isfinite(float(r[2])) for r in rows), proc.stdout
 
 
 def test_9f_bc_init_starts_mgail_from_behavioural_cloning(tmp_path):
@@ -824,3 +830,34 @@ def test_11g_obs_clip_is_saved_with_the_run(tmp_path):
     assert policy.normalizer(torch.full((1, 4), 1e6)).max().item() == 5.0
     # Default for CartPole: no clipping.
     assert train.parse_args(["--env", "CartPole-v1"]).obs_clip == 0.0
+
+
+def test_11h_probe_policy_step_first_order():
+    """probe.policy_step_test: k Adam-sized steps theta - k lr sign(g). With g the gradient of
+    the mean cost at the same states, to first order the cost changes by -k lr |g|_1 (Taylor),
+    +k lr |g|_1 the other way; the random direction moves mu as far as the step does."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import probe
+    torch.manual_seed(0)
+    s = torch.randn(64, 3)
+    policy = Policy(3, 2, False, Normalizer(np.zeros(3), np.ones(3)), hidden=16)
+    bowl = types.SimpleNamespace(policy_cost=lambda s, a: ((a - 0.5) ** 2).sum(-1))
+    mean_cost = lambda pol: bowl.policy_cost(s, pol.mode(s)).mean()  # noqa: E731
+    params = list(policy.parameters())  # log sigma does not move mu: its gradient is 0
+    grad = [torch.zeros_like(p) if g is None else g
+            for p, g in zip(params, torch.autograd.grad(mean_cost(policy), params, allow_unused=True))]
+    moved = probe.adam_sized_step(policy, grad, 0.1)
+    for p, q, g in zip(policy.parameters(), moved.parameters(), grad):
+        assert torch.equal(q, p - 0.1 * g.sign())
+    lr = 1e-4
+    with torch.no_grad():
+        rows = probe.policy_step_test(policy, bowl, grad, lr, s, returns=None, steps=(1, 3))
+    l1 = sum(g.abs().sum() for g in grad).item()
+    for row in rows:
+        if row["direction"] == "along -J_theta":
+            assert row["dc"] == pytest.approx(-row["k"] * lr * l1, rel=0.05)
+        if row["direction"] == "along +J_theta":
+            assert row["dc"] == pytest.approx(row["k"] * lr * l1, rel=0.05)
+        along = next(r for r in rows if r["k"] == row["k"] and r["direction"] == "along -J_theta")
+        assert row["dmu"] == pytest.approx(along["dmu"], rel=0.25) and row["return"] is None
+    assert len(rows) == 6

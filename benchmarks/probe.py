@@ -34,9 +34,19 @@ grows about linearly with T; a norm that grows by orders of magnitude means
 the product of the model's Jacobians f_s (Eq. 12) explodes, and the policy
 step, whose gradient is clipped to norm 1, follows the explosion instead of
 D. The unroll (`--unroll`) should stay where the growth is still tame.
+
+And (continuous actions) what the policy step itself does: k = 1 and 3 steps of
+Adam's size (the run's learning rate per weight) along J_theta at the run's T,
+against the opposite direction and a random one that moves mu as far. For
+each: how far mu moves at the expert's states, how much D's cost c changes
+there, and the return from the same 10 starts. A step that moves mu far
+beyond the policy's distance from the expert while c hardly changes, and
+whose return falls as much as the random one's, is a step that D's gradient
+cannot guide (the Ant notes).
 """
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -52,15 +62,15 @@ from mgail import Segment, policy_objective_unrolled  # noqa: E402
 from policy import Normalizer, Policy, from_env, to_env  # noqa: E402
 
 
-def gradient_growth(policy: Policy, f, D: Discriminator, env_id: str, gamma: float,
-                    batch: int = 8, warmup: int = 100, t_max: int = 64) -> list[tuple[int, float]]:
-    """[(T, |J_theta| over the first T steps)] on `batch` noisy rollouts of the policy.
+def policy_windows(policy: Policy, f, env_id: str, batch: int = 8, warmup: int = 100, t_max: int = 64,
+                   seed: int = 100) -> Segment:
+    """A Segment of t_max steps of `batch` noisy rollouts of the policy, as train.py collects them.
 
     The rollouts first run `warmup` steps (to leave the start state behind); an
     episode that ends inside the window is cut there, as in training.
     """
     envs = [gym.make(env_id) for _ in range(batch)]
-    obs = np.stack([e.reset(seed=100 + i)[0] for i, e in enumerate(envs)])
+    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs)])
     space = envs[0].action_space
     states, noise, done = [], [], []
     ended = np.zeros(batch, bool)
@@ -83,13 +93,63 @@ def gradient_growth(policy: Policy, f, D: Discriminator, env_id: str, gamma: flo
     padded = torch.cat([S[:1].repeat(H, 1, 1), S]) if H > 0 else S
     context = torch.stack([padded[t:t + H].transpose(0, 1) for t in range(len(S))]) if H > 0 \
         else torch.zeros(len(S), batch, 0, S.shape[-1])
+    return Segment(S, XI, context, DONE)
+
+
+def policy_gradient(policy: Policy, f, D: Discriminator, seg: Segment, T: int, gamma: float,
+                    start: int = 0) -> list[torch.Tensor]:
+    """J_theta (Eq. 13) over steps start .. start + T - 1 of `seg`, one tensor per policy parameter."""
+    w = slice(start, start + T)
+    cut = Segment(seg.s[w], seg.xi[w], seg.context[w], seg.done[w])
+    J = policy_objective_unrolled(policy, f, D.policy_cost, cut, gamma)
+    return list(torch.autograd.grad(J, list(policy.parameters())))
+
+
+def gradient_growth(policy: Policy, f, D: Discriminator, seg: Segment, gamma: float) -> list[tuple[int, float]]:
+    """[(T, |J_theta| over the first T steps of seg)] for T = 1, 2, 4, ... up to seg's length."""
     growth, T = [], 1
-    while T <= t_max:
-        J = policy_objective_unrolled(policy, f, D.policy_cost, Segment(S[:T], XI[:T], context[:T], DONE[:T]), gamma)
-        grads = torch.autograd.grad(J, list(policy.parameters()))
+    while T <= seg.s.shape[0]:
+        grads = policy_gradient(policy, f, D, seg, T, gamma)
         growth.append((T, float(torch.sqrt(sum((g ** 2).sum() for g in grads)))))
         T *= 2
     return growth
+
+
+def adam_sized_step(policy: Policy, direction: list[torch.Tensor], size: float) -> Policy:
+    """A copy of the policy with theta - size * sign(direction): `size` = k x the learning rate is
+    k steps of Adam along a direction that stays the same (Adam's update m / sqrt(v) is then
+    sign(g) per weight, whatever the gradient's magnitude)."""
+    moved = copy.deepcopy(policy)
+    with torch.no_grad():
+        for p, d in zip(moved.parameters(), direction):
+            p -= size * d.sign()
+    return moved
+
+
+def policy_step_test(policy: Policy, D: Discriminator, grad: list[torch.Tensor], lr: float,
+                     s_exp: torch.Tensor, returns=None, steps: tuple[int, ...] = (1, 3)) -> list[dict]:
+    """What k Adam steps along J_theta do: to mu and D's cost c at the expert's states, and to the return.
+
+    Rows for the directions -J_theta (the policy step), +J_theta, and a random sign
+    direction scaled to move mu as far as the policy step does (so that it tells whether
+    it is the direction that matters, or only how far mu moves). `returns(policy)`, when
+    given, is the mean return from fixed starts.
+    """
+    mu0, c0 = policy.mode(s_exp), D.policy_cost(s_exp, policy.mode(s_exp))
+    shift = lambda pol: (pol.mode(s_exp) - mu0).abs().mean().item()  # noqa: E731  mean |delta mu|
+    g = torch.Generator().manual_seed(0)
+    rand = [torch.randn(p.shape, generator=g) for p in grad]
+    rows = []
+    for k in steps:
+        along = adam_sized_step(policy, grad, k * lr)
+        # the random direction's size: linear in mu for small steps, so one rescale matches |delta mu|
+        scale = shift(along) / max(shift(adam_sized_step(policy, rand, k * lr)), 1e-12)
+        for name, moved in (("along -J_theta", along), ("along +J_theta", adam_sized_step(policy, [-x for x in grad], k * lr)),
+                            ("random, same |dmu|", adam_sized_step(policy, rand, scale * k * lr))):
+            rows.append({"k": k, "direction": name, "dmu": shift(moved),
+                         "dc": (D.policy_cost(s_exp, moved.mode(s_exp)) - c0).mean().item(),
+                         "return": returns(moved) if returns is not None else None})
+    return rows
 
 
 def cost_action_gradient(D: Discriminator, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -220,11 +280,27 @@ def main() -> None:
     f.load_state_dict(ck["f"])
     f.clip_actions = bool(args.get("f_clip", 0)) and not discrete
     with torch.enable_grad():
-        growth = gradient_growth(policy, f, D, args["env"], args["gamma"])
+        seg = policy_windows(policy, f, args["env"])
+        growth = gradient_growth(policy, f, D, seg, args["gamma"])
     print(f"|J_theta| over segments of T steps (policy's noisy rollouts; linear growth is healthy, "
           f"the run used T = {args['unroll']}):")
     for T, norm in growth:
         print(f"  T = {T:2d}   |J_theta| = {norm:.4g}   ({norm / growth[0][1]:.3g} x T = 1)")
+    if discrete:
+        return
+    # One policy step, as train.py takes it: J_theta at the run's unroll T (the mean over the
+    # windows' consecutive T-step pieces), applied at the run's base learning rate.
+    T = min(args["unroll"], len(seg.s))
+    with torch.enable_grad():
+        pieces = [policy_gradient(policy, f, D, seg, T, args["gamma"], start) for start in range(0, len(seg.s) - T + 1, T)]
+    grad = [torch.stack(g).mean(0) for g in zip(*pieces)]
+    act = lambda pol: lambda o: to_env(pol.mode(torch.as_tensor(o, dtype=torch.float32)), space)  # noqa: E731
+    returns = lambda pol: float(expert.rollout(act(pol), env, 10, seed=100)["episode_returns"].mean())  # noqa: E731
+    print(f"k policy steps of Adam's size ({args['policy_lr']:g} per weight) along J_theta at T = {T}: how far "
+          f"mu moves at the expert's states, how much that changes D's cost c there, and the return from the same 10 starts ({returns(policy):.1f} before)")
+    for row in policy_step_test(policy, D, grad, args["policy_lr"], s_exp, returns):
+        print(f"  k = {row['k']}  {row['direction']:19s} |dmu| {row['dmu']:.3f}   dc {row['dc']:+.3f}   "
+              f"return {row['return']:.1f}")
 
 
 if __name__ == "__main__":
