@@ -41,7 +41,7 @@ import train
 from discriminator import D_and_gradients, Discriminator, FactoredDiscriminator
 from forward_model import AdvancedForwardModel, BasicForwardModel, make_forward_model
 from mgail import Segment, policy_gradient_recursion, policy_objective_unrolled, value_from_reality
-from policy import Normalizer, Policy, gumbel_softmax_straight_through, reparameterise, sample_gumbel
+from policy import Normalizer, Policy, from_env, gumbel_softmax_straight_through, reparameterise, sample_gumbel
 
 ROOT = Path(__file__).resolve().parent
 torch.set_num_threads(1)  # small tensors: one thread is as fast, and does not thrash on 2 cores
@@ -632,6 +632,29 @@ def test_9h_factored_discriminator_runs_resumes_and_probes(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
+
+def test_9i_bc_anchor_holds_the_policy_to_the_expert_actions(tmp_path):
+    """--bc-anchor w: the policy step minimises J + w * BC's loss. From the same BC start, with a
+    large policy learning rate that lets J move pi far in a few steps, the anchored policy ends
+    closer to the expert's actions at the expert's states, and its BC loss is logged."""
+    sys.path.insert(0, str(ROOT))
+    import enjoy
+    base = ["--env", "Hopper-v5", "--env-steps", "1024", "--hidden", "16", "--model-updates", "1",
+            "--disc-updates", "1", "--eval-every", "1024", "--eval-episodes", "1", "--final-episodes", "1",
+            "--bc-init", "300", "--policy-lr", "0.03"]
+    env = gym.make("Hopper-v5")
+    demos = expert.load_demos(expert.expert_demos("Hopper-v5", env, 4, 1), env)
+    s_exp, a_exp = torch.as_tensor(demos["observations"]), torch.as_tensor(from_env(demos["actions"], env.action_space))
+    loss = {}
+    for name, w in (("free", "0"), ("anchored", "100")):
+        train.main(base + ["--bc-anchor", w, "--out", str(tmp_path / name)])
+        policy, _ = enjoy.load_policy(tmp_path / name)
+        with torch.no_grad():
+            loss[name] = train.bc_loss(policy, s_exp, a_exp).item()
+    assert loss["anchored"] < 0.5 * loss["free"], loss
+    last = list(csv.DictReader(open(tmp_path / "anchored" / "progress.csv")))[-1]
+    assert float(last["bc_loss"]) < loss["free"], last
+    assert list(csv.DictReader(open(tmp_path / "free" / "progress.csv")))[-1]["bc_loss"] == ""
 
 # ---------------------------------------------------------------------------
 # 10. A run you can trust: determinism, resume after a kill, NaN detection

@@ -169,6 +169,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="start the policy from BC: this many supervised steps on the expert pairs first (per-env default: 0, MountainCar-v0 5000)")
     p.add_argument("--warmup", type=int,
                    help="env steps at the start during which only f and D learn; pi stays fixed (per-env default: 0, MountainCar-v0 50000)")
+    p.add_argument("--bc-anchor", type=float, default=0.0,
+                   help="weight w of a BC term in the policy step: minimise J + w * BC loss on expert pairs (default 0: J alone)")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
     p.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
@@ -515,11 +517,22 @@ def main(argv: list[str] | None = None) -> dict:
         # --warmup W (not in the paper; the authors' code trains D alone for its first 1000
         # iterations): pi stays fixed for the first W env steps, while f and D learn enough
         # for their gradients to mean something; a BC start (--bc-init) is kept until then.
-        J, grad_norm = torch.zeros(()), torch.zeros(())
+        J, grad_norm, anchor_stats = torch.zeros(()), torch.zeros(()), {}
         for k in range(args.policy_updates if run["env_steps"] > args.warmup else 0):
             update_seg = recent_segments[-1 - k % len(recent_segments)]
             J = policy_objective_unrolled(policy, f, D.policy_cost, update_seg, args.gamma)
-            grads = torch.autograd.grad(J, list(policy.parameters()))
+            objective = J
+            if args.bc_anchor > 0:
+                # Deviation from the paper (--bc-anchor w, default 0): J + w * BC's loss on 256
+                # expert pairs, which holds pi to the expert's actions at the expert's states.
+                # Where D's cost hardly depends on the action (Ant-v5: one step of Adam's size
+                # moves mu by 0.14 and D's cost by 0.04), J alone lets a BC start slide away;
+                # states off the demonstrations are still left to J (benchmarks/NOTES.md).
+                idx = torch.randint(0, len(s_exp), (256,), device=device)
+                anchor = bc_loss(policy, s_exp[idx], a_exp[idx])
+                objective = J + args.bc_anchor * anchor
+                anchor_stats = {"bc_loss": anchor.item()}
+            grads = torch.autograd.grad(objective, list(policy.parameters()))
             for p, g in zip(policy.parameters(), grads):
                 p.grad = g
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
@@ -534,7 +547,7 @@ def main(argv: list[str] | None = None) -> dict:
                       file=sys.stderr)
                 sys.exit(3)
         run["stats"] = {"J": J.item(), "model_error": loss_f.item(), "entropy": policy.entropy(seg.s[0]).item(),
-                        **d_stats}
+                        **d_stats, **anchor_stats}
 
     # --- Final evaluation (or the results so far, if interrupted) and results.
     for sig, handler in previous_handlers.items():
@@ -576,15 +589,20 @@ def behavioural_cloning(policy: Policy, s_exp: torch.Tensor, a_exp: torch.Tensor
     """
     for _ in range(steps):
         idx = torch.randint(0, len(s_exp), (batch,), device=s_exp.device)
-        out = policy.head(s_exp[idx])
-        if policy.discrete:
-            loss = torch.nn.functional.cross_entropy(out, a_exp[idx].argmax(-1))
-        else:
-            loss = ((out - a_exp[idx]) ** 2).mean()
+        loss = bc_loss(policy, s_exp[idx], a_exp[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
     return {"bc_loss": loss.item()}
+
+
+def bc_loss(policy: Policy, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """BC's loss on expert pairs: cross-entropy of the expert's actions (discrete), or the mean
+    squared error between mu(s) and them (continuous)."""
+    out = policy.head(s)
+    if policy.discrete:
+        return torch.nn.functional.cross_entropy(out, a.argmax(-1))
+    return ((out - a) ** 2).mean()
 
 
 def expert_95(expert_return: float) -> float:
