@@ -99,8 +99,9 @@ DEFAULTS = {
                            grad_penalty=10.0, eval_every=10_000),
     # Ant: HalfCheetah's settings (T = 8: a probe of a first Ant run gave |J_theta| growing
     # 26x from T = 1 to 8 and 545x to 32, HalfCheetah's kind of explosion beyond 8) with
-    # Table 1's budget for Ant, 2M env steps. These do NOT learn Ant yet: seed 1 stayed
-    # between -1,589 and 552 from 20k to 440k steps; its demonstrations are at ~3,400 (README).
+    # Table 1's budget for Ant, 2M env steps. These do NOT learn Ant: seeds 1-3 ended at
+    # -547, 1,320 and 2,287 (BC ~2,800, the demonstrations 3,140-3,437;
+    # README, benchmarks/NOTES.md).
     "Ant-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                    hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                    grad_penalty=10.0, eval_every=20_000),
