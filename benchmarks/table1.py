@@ -133,7 +133,7 @@ def plot_curves(env_id: str, run_dirs: list[Path], expert_return: float, bc_retu
     ax.axhline(expert_return, color="k", linestyle="--", label="expert")
     if bc_returns:
         ax.axhline(np.mean(bc_returns), color="gray", linestyle=":", label="BC (mean)")
-    ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")  # 50000 -> 50k
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1000:.0f}k")  # 50k, 1.5M
     ax.set(xlabel="env steps", ylabel="evaluation return", title=env_id)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
