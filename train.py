@@ -529,8 +529,8 @@ def main(argv: list[str] | None = None) -> dict:
                 # Where D's cost hardly depends on the action (Ant-v5: one step of Adam's size
                 # moves mu by 0.14 and D's cost by 0.04), J alone lets a BC start slide away;
                 # states off the demonstrations are still left to J (benchmarks/NOTES.md).
-                idx = torch.randint(0, len(s_exp), (256,), device=device)
-                anchor = bc_loss(policy, s_exp[idx], a_exp[idx])
+                pairs = torch.randint(0, len(s_exp), (256,), device=device)
+                anchor = bc_loss(policy, s_exp[pairs], a_exp[pairs])
                 objective = J + args.bc_anchor * anchor
                 anchor_stats = {"bc_loss": anchor.item()}
             grads = torch.autograd.grad(objective, list(policy.parameters()))

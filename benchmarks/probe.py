@@ -57,6 +57,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import expert  # noqa: E402
 from discriminator import Discriminator, make_discriminator  # noqa: E402
+from enjoy import policy_actor  # noqa: E402
 from forward_model import make_forward_model  # noqa: E402
 from mgail import Segment, policy_objective_unrolled  # noqa: E402
 from policy import Normalizer, Policy, from_env, to_env  # noqa: E402
@@ -135,7 +136,8 @@ def policy_step_test(policy: Policy, D: Discriminator, grad: list[torch.Tensor],
     it is the direction that matters, or only how far mu moves). `returns(policy)`, when
     given, is the mean return from fixed starts.
     """
-    mu0, c0 = policy.mode(s_exp), D.policy_cost(s_exp, policy.mode(s_exp))
+    mu0 = policy.mode(s_exp)
+    c0 = D.policy_cost(s_exp, mu0)
     shift = lambda pol: (pol.mode(s_exp) - mu0).abs().mean().item()  # noqa: E731  mean |delta mu|
     g = torch.Generator().manual_seed(0)
     rand = [torch.randn(p.shape, generator=g) for p in grad]
@@ -181,13 +183,17 @@ def action_sensitivity(D: Discriminator, s: torch.Tensor, a: torch.Tensor, discr
     return out
 
 
+def start_returns(policy: Policy, env: gym.Env, space: gym.Space, episodes: int = 10) -> np.ndarray:
+    """Returns of the deterministic policy from the fixed starts env.reset(seed=100 + i)."""
+    return expert.rollout(policy_actor(policy, space), env, episodes, seed=100)["episode_returns"]
+
+
 def same_starts(policy: Policy, expert_act, env: gym.Env, space: gym.Space, s_exp: torch.Tensor,
                 a_exp: torch.Tensor, episodes: int = 10) -> None:
     """Print the policy's and the expert's returns from the same start states, and (discrete
     actions) the expert's states where the policy acts otherwise: the rare decisions it missed."""
-    policy_act = lambda o: to_env(policy.mode(torch.as_tensor(o, dtype=torch.float32)), space)  # noqa: E731
     # Both start episode i from env.reset(seed=100 + i), so row i compares like with like.
-    ret_pi = expert.rollout(policy_act, env, episodes, seed=100)["episode_returns"]
+    ret_pi = start_returns(policy, env, space, episodes)
     ret_exp = expert.rollout(expert_act, env, episodes, seed=100)["episode_returns"]
     print(f"policy against expert from the same {episodes} starts: {ret_pi.mean():.1f} against {ret_exp.mean():.1f}")
     for i in np.argsort(ret_pi - ret_exp)[:3]:  # the starts where the policy loses most
@@ -206,6 +212,7 @@ def main() -> None:
     if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "checkpoint.pt").exists():
         sys.exit("usage: python benchmarks/probe.py RUN_DIR   (a train.py output folder with checkpoint.pt)")
     torch.set_num_threads(1)
+    torch.manual_seed(0)  # the policy's noise in the rollouts below: the same numbers on every call
     ck = torch.load(Path(sys.argv[1]) / "checkpoint.pt", weights_only=False)
     args = ck["args"]
     env = gym.make(args["env"])
@@ -294,8 +301,7 @@ def main() -> None:
     with torch.enable_grad():
         pieces = [policy_gradient(policy, f, D, seg, T, args["gamma"], start) for start in range(0, len(seg.s) - T + 1, T)]
     grad = [torch.stack(g).mean(0) for g in zip(*pieces)]
-    act = lambda pol: lambda o: to_env(pol.mode(torch.as_tensor(o, dtype=torch.float32)), space)  # noqa: E731
-    returns = lambda pol: float(expert.rollout(act(pol), env, 10, seed=100)["episode_returns"].mean())  # noqa: E731
+    returns = lambda pol: float(start_returns(pol, env, space).mean())  # noqa: E731
     print(f"k policy steps of Adam's size ({args['policy_lr']:g} per weight) along J_theta at T = {T}: how far "
           f"mu moves at the expert's states, how much that changes D's cost c there, and the return from the same 10 starts ({returns(policy):.1f} before)")
     for row in policy_step_test(policy, D, grad, args["policy_lr"], s_exp, returns):
