@@ -843,6 +843,30 @@ def test_11f_table1_reports_every_seed_on_disk(tmp_path, monkeypatch):
     assert [d.name for d in table1.run_dirs("X-v0", "bc")] == ["X-v0-bc-seed1"]
 
 
+def test_11f2_table1_keeps_rows_of_tasks_without_runs(tmp_path, monkeypatch):
+    """A task with no finished run on disk keeps its row of the existing table1.md; a task with
+    one gets a row computed from it; rows stay in Table 1's task order."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import table1
+    monkeypatch.setattr(table1, "HERE", tmp_path)
+    cells = " | 1.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | 3.0 ± 0.0 | 0.75 ± 0.00 | 100 | 1.0 min | 3 |"
+    old = {env: f"| {env}{cells}" for env in ("Ant-v5", "Acrobot-v1", "CartPole-v1")}
+    (tmp_path / "table1.md").write_text("\n".join(table1.TABLE_HEADER + list(old.values())) + "\n")
+    run = tmp_path / "runs" / "CartPole-v1-mgail-seed1"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({"finished": True, "eval_return_mean": 500.0,
+                                                  "expert_return_mean": 500.0, "env_steps": 30208,
+                                                  "wall_seconds": 60.0}))
+    monkeypatch.setattr(sys, "argv", ["table1.py", "--report-only"])
+    table1.main()
+    lines = (tmp_path / "table1.md").read_text().splitlines()
+    assert lines[:2] == table1.TABLE_HEADER
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["CartPole-v1", "Acrobot-v1", "Ant-v5"]
+    assert lines[3] == old["Acrobot-v1"] and lines[4] == old["Ant-v5"]
+    # CartPole's row comes from its run: 500.0, normalised 1.00, its env steps and wall time.
+    assert lines[2].startswith("| CartPole-v1 | 500.0 | — | — | 500.0 ± 0.0 | 1.00 ± 0.00 | 30208 | 1.0 min | 1 |")
+
+
 def test_11g_obs_clip_is_saved_with_the_run(tmp_path):
     """--obs-clip reaches the run's normaliser, and enjoy.py rebuilds the policy with it."""
     sys.path.insert(0, str(ROOT))

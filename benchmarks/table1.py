@@ -54,6 +54,20 @@ def run_one(env_id: str, algo: str, seed: int, extra: list[str], name: str | Non
     return out
 
 
+TABLE_HEADER = ["| task | expert | BC | BC normalised | MGAIL | MGAIL normalised | MGAIL env steps | MGAIL wall time / run | seeds |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def kept_rows(table: Path) -> dict[str, str]:
+    """The rows of an existing table1.md, by task (empty if there is none, or it has another header)."""
+    if not table.exists():
+        return {}
+    lines = table.read_text().splitlines()
+    if lines[:2] != TABLE_HEADER:
+        return {}
+    return {line.split("|")[1].strip(): line for line in lines[2:] if line.startswith("|")}
+
+
 def run_dirs(env_id: str, algo: str) -> list[Path]:
     """The folders runs/<env>-<algo>-seed<N> there are, by seed (not Figure 4's "-basic-" runs)."""
     pattern = re.compile(re.escape(f"{env_id}-{algo}-seed") + r"(\d+)$")
@@ -86,16 +100,20 @@ def main() -> None:
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda j: run_one(*j, args.extra), jobs))
 
-    rows = ["| task | expert | BC | BC normalised | MGAIL | MGAIL normalised | MGAIL env steps | MGAIL wall time / run | seeds |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = TABLE_HEADER[:]
     # Every task with finished runs gets its row, from every seed on disk, not only the --envs
     # and --seeds run now: running one task or one seed must not drop the others from table1.md.
+    # The runs are not in git (benchmarks/runs/ is ignored), so a task with no finished run on
+    # disk keeps the row table1.md already has: a new checkout that finishes one task keeps the rest.
+    kept = kept_rows(HERE / "table1.md")
     for env_id in TASKS + [e for e in args.envs if e not in TASKS]:
         done = {a: [(d, json.loads((d / "results.json").read_text())) for d in run_dirs(env_id, a)
                     if (d / "results.json").exists()] for a in ("mgail", "bc")}
         done = {a: [(d, r) for d, r in runs if r.get("finished")] for a, runs in done.items()}
         res = {a: [r for _, r in runs] for a, runs in done.items()}
         if not any(res.values()):
+            if env_id in kept:
+                rows.append(kept[env_id])
             continue
         # Each run is normalised by the return of its own demonstrations (they depend on the seed).
         r_exp = float(np.mean([r["expert_return_mean"] for rs in res.values() for r in rs]))
