@@ -97,20 +97,16 @@ DEFAULTS = {
     "HalfCheetah-v5": dict(env_steps=1_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                            hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                            grad_penalty=10.0, eval_every=10_000),
-    # Ant: HalfCheetah's settings (T = 8: a probe of a first Ant run gave |J_theta| growing
-    # 26x from T = 1 to 8 and 545x to 32, HalfCheetah's kind of explosion beyond 8), started
-    # from BC (5,000 BC steps, then pi fixed for 50k env steps while f and D learn, as on
-    # MountainCar) and held there by a BC anchor: the policy step minimises J + 300 * BC's
-    # loss on expert pairs (--bc-anchor; a departure, README). Without the anchor MGAIL did
-    # NOT learn Ant: from scratch, 2M env steps, seeds 1-3 ended at -547, 1,320 and 2,287
-    # (BC ~2,800, the demonstrations 3,140-3,437); from BC it fell within 10-30k env steps of
-    # the first policy step, because D's cost is ~100x flatter in the action than on Hopper
-    # and one Adam step moves mu further than BC is from the expert (benchmarks/NOTES.md).
-    # w = 300: |J_theta| at T = 8 was ~30x that at T = 1 at the end of a warm-up, and w = 10
-    # fell as before. 2M env steps, Table 1's budget for Ant: at 1M (the learning rate decaying
-    # to 0 there) seeds 1-3 ended at 0.90 +- 0.17 normalised and were still climbing; at 2M
-    # they end at 0.88 +- 0.05 over 20 final episodes (Table 1) and 0.95 +- 0.02 over 200
-    # (an ant that flips ends its episode early: 20 are too few here; README).
+    # Ant: HalfCheetah's settings (T = 8: |J_theta| grew 26x from T = 1 to 8 and 545x to 32),
+    # started from BC (5,000 BC steps, then pi fixed for 50k env steps while f and D learn,
+    # as on MountainCar) and held there by a BC anchor: the policy step minimises J + 300 *
+    # BC's loss on expert pairs (--bc-anchor; a departure, README). Without the anchor MGAIL
+    # did NOT learn Ant (from scratch 0.32 normalised at 2M; from BC it fell within 10-30k
+    # env steps): D's cost is ~100x flatter in the action than on Hopper, and one Adam step
+    # moves mu further than BC is from the expert. w = 300: |J_theta| at T = 8 was ~30x that
+    # at T = 1 after a warm-up; w = 10 fell as before. 2M env steps, Table 1's budget: 0.88
+    # +- 0.05 over 20 final episodes, 0.95 +- 0.02 over 200 (at 1M: 0.90 +- 0.17 over 20).
+    # The history of each value: benchmarks/NOTES.md, Ant-v5.
     "Ant-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                    hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                    grad_penalty=10.0, eval_every=20_000, bc_init=5_000, warmup=50_000, bc_anchor=300.0),
