@@ -774,12 +774,18 @@ def test_11b_shipped_experts_evaluate_and_print_json(env_id):
 
 
 def test_11c_enjoy_evaluates_a_saved_run(tmp_path):
-    train.main(TINY + ["--out", str(tmp_path)])
+    results = train.main(TINY + ["--seed", "2", "--final-episodes", "3", "--out", str(tmp_path)])
     proc = subprocess.run([sys.executable, str(ROOT / "enjoy.py"), str(tmp_path), "--episodes", "2"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["env"] == "CartPole-v1" and result["episodes"] == 2 and result["return_mean"] > 0
+    # With train.py's final-evaluation seed (10,000 * seed + 999,999) it repeats the run's
+    # final evaluation exactly, the way the README extends Ant-v5's to 200 episodes.
+    proc = subprocess.run([sys.executable, str(ROOT / "enjoy.py"), str(tmp_path), "--episodes", "3",
+                           "--seed", str(10_000 * 2 + 999_999)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    repeated = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (repeated["return_mean"], repeated["return_std"]) == (results["eval_return_mean"], results["eval_return_std"])
 
 
 def test_11d_probe_reports_what_D_looks_at(tmp_path):
