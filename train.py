@@ -69,7 +69,7 @@ DEFAULTS = {
     # MountainCar alone learns D as Eq. 6's two factors (discriminator.FactoredDiscriminator)
     # and starts from BC: 5,000 BC steps, then pi is fixed for 50k env steps while f and D
     # learn. From scratch, with one D network, seeds 1-3 ended at -133.3, -130.1 and -200.0;
-    # factored, at -115.5, -119.3 and -137.8 (BC ~-106). With one D network the BC start
+    # factored, at -115.5, -119.3 and -137.8 (BC ~-109). With one D network the BC start
     # did not hold (seeds 1 and 3: -117.9 and -159.8); with the factored D it did
     # (benchmarks/NOTES.md). The single net had stopped telling the expert's action from
     # the others: its cheapest action was the expert's at only 40-65% of the expert's states.
@@ -84,7 +84,7 @@ DEFAULTS = {
     # Walker2d: Hopper's settings (its two-legged sibling: the same kind of state, the same
     # falls that end an episode) with Table 1's budget for it, and the BASIC forward model:
     # with the advanced one no variant tried learned to walk in 150-250k steps (returns
-    # under ~1,000); with the basic one seeds 1-3 ended at 3,563-3,973 (README).
+    # under ~1,000); with the basic one seeds 1-3 ended at 3,047-3,900 (README).
     "Walker2d-v5": dict(env_steps=1_000_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
                         hidden=256, model="basic", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=0.0, eval_every=10_000),
     # HalfCheetah: Hopper's settings plus D's gradient penalty, Table 1's budget, and SHORT
