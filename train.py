@@ -84,7 +84,7 @@ DEFAULTS = {
     # Walker2d: Hopper's settings (its two-legged sibling: the same kind of state, the same
     # falls that end an episode) with Table 1's budget for it, and the BASIC forward model:
     # with the advanced one no variant tried learned to walk in 150-250k steps (returns
-    # under ~1,000); with the basic one seeds 1-3 ended at 3,047-3,900 (README).
+    # under ~1,000); with the basic one seeds 1-3 ended at 3,563-3,973 (README).
     "Walker2d-v5": dict(env_steps=1_000_000, num_demos=4, num_envs=8, unroll=32, gamma=0.99, tau=3.0,
                         hidden=256, model="basic", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=0.0, eval_every=10_000),
     # HalfCheetah: Hopper's settings plus D's gradient penalty, Table 1's budget, and SHORT
