@@ -451,7 +451,7 @@ def test_8b_gradient_penalty_equals_closed_form_for_a_linear_D():
 
 
 def test_8c_continuous_actions_are_clipped_only_for_the_env():
-    space = gym.spaces.Box(low=np.array([-2.0, 0.0]), high=np.array([2.0, 1.0]))
+    space = gym.spaces.Box(low=np.array([-2.0, 0.0]), high=np.array([2.0, 1.0]), dtype=np.float64)
     a = torch.tensor([[1.5, -3.0], [0.0, 0.5]])  # unbounded Gaussian samples, in [-1, 1] units
     np.testing.assert_allclose(train.to_env(a, space), [[2.0, 0.0], [0.0, 0.75]])
     np.testing.assert_allclose(train.from_env(np.array([[2.0, 0.0], [0.0, 0.75]]), space), [[1.0, -1.0], [0.0, 0.5]])
