@@ -344,7 +344,9 @@ def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int) -> Path:
         torch.set_rng_state(torch_state)
         np.random.set_state(numpy_state)
         DEMO_CACHE.mkdir(exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
+        # The temporary name is this process's own: two runs of one seed started together
+        # both roll out the same episodes, and each then swaps its finished file in whole.
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         np.savez_compressed(tmp, **demos)
         os.replace(tmp, path)
     return path
