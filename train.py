@@ -113,7 +113,7 @@ DEFAULTS = {
     # Humanoid: HalfCheetah's settings and Table 1's budget, 2M env steps, plus normalised states
     # clipped to +-10 (policy.Normalizer) and Ant's BC start, warm-up and anchor, the anchor at
     # w = 30. These do NOT reach the expert: seeds 1-3 ended at 3,399, 1,539 and 1,525
-    # (normalised 0.46 +- 0.13; BC ~1,000, the expert ~4,400). From a random start, without the
+    # (normalised 0.46 +- 0.13; BC ~1,000, their demonstrations ~4,400). From a random start, without the
     # anchor, they ended at 1,211, 1,329 and 942 (0.25); w = 300 held pi at BC's level.
     # Of its 348 observation coordinates only 45 are positions and velocities of the joints;
     # the rest are body inertias and velocities, actuator forces and contact forces, and the
