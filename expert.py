@@ -323,26 +323,46 @@ def evaluate(act, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]
     return float(returns.mean()), float(returns.std())
 
 
-def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int) -> Path:
+def whole_episodes(act, env: gym.Env, num_demos: int, seed: int, max_tries: int = 100) -> dict[str, np.ndarray]:
+    """The first `num_demos` episodes from reset(seed), reset(seed + 1), ... that were not
+    cut short by a termination (a fall): those that ran to the env's time limit."""
+    kept = []
+    for i in range(max_tries):
+        ep = rollout(act, env, 1, seed + i)
+        if not ep["terminated"].any():
+            kept.append(ep)
+            if len(kept) == num_demos:
+                return {k: np.concatenate([ep[k] for ep in kept]) for k in kept[0]}
+    raise DemoError(f"the expert of {env.spec.id} ran only {len(kept)} of {max_tries} episodes to the time "
+                    f"limit, fewer than the {num_demos} asked for: use --whole-demos 0")
+
+
+def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int, whole: bool = False) -> Path:
     """The path of `num_demos` expert episodes for env_id, rolled out once and cached in demos/.
 
     Deterministic: the expert acts without noise, and episode i starts from
     reset(seed = 1_000_000 + 1000 * seed + i), a range no training run uses.
+    whole: keep only episodes that ran to the time limit, skipping any in which
+    the expert fell (whole_episodes); the demonstrations are then the first
+    `num_demos` whole episodes of that same sequence of starts.
     The file name carries a digest of the expert's weights, so a retrained
     expert never reuses the demonstrations of the one before it.
     """
     weights = EXPERT_DIR / f"{env_id}.pt"
     version = hashlib.sha1(weights.read_bytes()).hexdigest()[:8] if weights.exists() else "hand"
-    path = DEMO_CACHE / f"{env_id}-n{num_demos}-seed{seed}-{version}.npz"
+    path = DEMO_CACHE / f"{env_id}-n{num_demos}-seed{seed}{'-whole' if whole else ''}-{version}.npz"
     if not path.exists():
         # Building the expert's network draws from torch's global generator. Its state is
         # put back afterwards, so a run that rolls out its demonstrations here draws the
         # same numbers as one that finds them cached. (Without this, Hopper-v5's BC seed 2
         # scored 2,542.3 on a first run and 1,095.0 on every later one.)
         torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
-        demos = rollout(load_expert(env_id, env), env, num_demos, seed=1_000_000 + 1000 * seed)
-        torch.set_rng_state(torch_state)
-        np.random.set_state(numpy_state)
+        act, start = load_expert(env_id, env), 1_000_000 + 1000 * seed
+        try:
+            demos = whole_episodes(act, env, num_demos, start) if whole else rollout(act, env, num_demos, start)
+        finally:
+            torch.set_rng_state(torch_state)
+            np.random.set_state(numpy_state)
         DEMO_CACHE.mkdir(exist_ok=True)
         # The temporary name is this process's own: two runs of one seed started together
         # both roll out the same episodes, and each then swaps its finished file in whole.

@@ -510,6 +510,37 @@ def test_9j_rolling_out_demonstrations_leaves_the_random_streams_as_they_were(tm
     assert torch.equal(after[0], untouched[0]) and np.array_equal(after[1], untouched[1])
 
 
+class Stumbler(gym.Env):
+    """Episode reset(seed=k) earns k per step and falls (terminates) after 3 steps when k is
+    odd; when k is even it runs to a time limit of 5 steps (truncated)."""
+    observation_space = gym.spaces.Box(-1, 1, (2,))
+    action_space = gym.spaces.Box(-1, 1, (1,))
+
+    def reset(self, seed=None, options=None):
+        self.k, self.t = seed, 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, a):
+        self.t += 1
+        fell, limit = self.k % 2 == 1 and self.t == 3, self.t == 5
+        return np.full(2, self.t / 10, np.float32), float(self.k), fell, limit and not fell, {}
+
+
+def test_9k_whole_demonstrations_skip_the_episodes_in_which_the_expert_fell():
+    gym.register("Stumbler-v0", Stumbler)
+    env, act = gym.make("Stumbler-v0"), lambda o: np.zeros((1, 1))
+    # Starts 10, 11, ..., 14: 11 and 13 fall, so three whole episodes are those from 10, 12, 14.
+    demos = expert.whole_episodes(act, env, 3, seed=10)
+    assert demos["episode_returns"].tolist() == [50.0, 60.0, 70.0]
+    assert len(demos["observations"]) == 15 and not demos["terminated"].any() and demos["truncated"].sum() == 3
+    # The plain roll-out from the same starts keeps the falls: 5 + 3 + 5 steps.
+    assert expert.rollout(act, env, 3, seed=10)["episode_returns"].tolist() == [50.0, 33.0, 60.0]
+    with pytest.raises(expert.DemoError, match="ran only 2 of 4 episodes to the time limit"):
+        expert.whole_episodes(act, env, 3, seed=10, max_tries=4)
+    args = train.parse_args(["--env", "Hopper-v5"])
+    assert args.whole_demos == 0 and train.parse_args(["--env", "Hopper-v5", "--whole-demos", "1"]).whole_demos == 1
+
+
 # Envs this project must refuse, registered by a module passed as --env module:EnvId.
 ODD_ENVS = """
 import gymnasium as gym, numpy as np

@@ -131,7 +131,8 @@ DEFAULTS = {
 # for all but MountainCar, Ant and Humanoid; bc_anchor: 0, J alone, for all but Ant and Humanoid).
 FALLBACK = dict(env_steps=1_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                 hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=10.0,
-                eval_every=10_000, obs_clip=0.0, disc="joint", bc_init=0, warmup=0, bc_anchor=0.0)
+                eval_every=10_000, obs_clip=0.0, disc="joint", bc_init=0, warmup=0, bc_anchor=0.0,
+                whole_demos=0)
 
 
 def fail(msg: str) -> None:
@@ -149,6 +150,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--env-steps", type=int, help="budget of real env steps for training (per-env default)")
     p.add_argument("--num-demos", type=int, help="expert trajectories to imitate (per-env default)")
     p.add_argument("--demos", help="your own demonstrations .npz (format in expert.py) instead of the shipped expert's")
+    p.add_argument("--whole-demos", type=int, choices=[0, 1],
+                   help="1: imitate only expert episodes that ran to the time limit, skipping any in which the "
+                        "expert fell (per-env default: 0)")
     p.add_argument("--out", help="output folder (default runs/<env>-seed<seed>)")
     p.add_argument("--device", default="cpu", help="torch device; the networks are small, so cpu is usually fastest")
     p.add_argument("--model", choices=["basic", "advanced"], help="forward model of Figure 4 (default advanced)")
@@ -340,7 +344,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- Expert demonstrations: the shipped expert's, rolled out by seed, or the user's file.
     try:
-        demo_path = args.demos or expert.expert_demos(args.env, eval_env, args.num_demos, args.seed)
+        demo_path = args.demos or expert.expert_demos(args.env, eval_env, args.num_demos, args.seed,
+                                                         whole=bool(args.whole_demos))
         demos = expert.load_demos(demo_path, eval_env)
     except expert.DemoError as e:
         fail(str(e))
