@@ -572,6 +572,7 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("empty_demos", "is empty"),
     ("nan_demos", "non-finite"),
     ("unwritable_out", "cannot write to --out"),
+    ("whole_with_own_demos", "--demos replaces them"),
     ("restarts_unknown_state", "--restarts cannot set the state of NoState-v0"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
@@ -595,6 +596,7 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "nan_demos": ["--demos", demos_file("n.npz", observations=good["observations"] * np.nan)],
         "unwritable_out": ["--out", "/proc/mgail-cannot-write-here"],
         "restarts_unknown_state": ["--env", "odd_envs:NoState-v0", "--restarts", "0.1"],
+        "whole_with_own_demos": ["--demos", demos_file("o.npz"), "--whole-demos", "1"],
     }[case]
     out = [] if case == "unwritable_out" else ["--out", str(tmp_path / "out")]
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *out, *args],

@@ -128,7 +128,9 @@ DEFAULTS = {
 # Any other env: HalfCheetah's settings as a starting point, not yet tuned. FALLBACK also
 # fills any key a task above leaves out (obs_clip: 0, no clipping, for all but Humanoid;
 # disc: "joint", one D network, for all but MountainCar; bc_init and warmup: 0, a random start,
-# for all but MountainCar, Ant and Humanoid; bc_anchor: 0, J alone, for all but Ant and Humanoid).
+# for all but MountainCar, Ant and Humanoid; bc_anchor: 0, J alone, for all but Ant and Humanoid;
+# whole_demos: 0 for all, so the demonstrations keep any episode in which the expert fell:
+# Walker2d seed 1, Ant seeds 1-3, Humanoid seeds 2-3; benchmarks/NOTES.md, Humanoid-v5).
 FALLBACK = dict(env_steps=1_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                 hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=10.0,
                 eval_every=10_000, obs_clip=0.0, disc="joint", bc_init=0, warmup=0, bc_anchor=0.0,
@@ -152,7 +154,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--demos", help="your own demonstrations .npz (format in expert.py) instead of the shipped expert's")
     p.add_argument("--whole-demos", type=int, choices=[0, 1],
                    help="1: imitate only expert episodes that ran to the time limit, skipping any in which the "
-                        "expert fell (per-env default: 0)")
+                        "expert fell (per-env default: 0). For tasks where an ending means a fall (the MuJoCo "
+                        "walkers); MountainCar-v0 and Acrobot-v1 end at their goal")
     p.add_argument("--out", help="output folder (default runs/<env>-seed<seed>)")
     p.add_argument("--device", default="cpu", help="torch device; the networks are small, so cpu is usually fastest")
     p.add_argument("--model", choices=["basic", "advanced"], help="forward model of Figure 4 (default advanced)")
@@ -198,6 +201,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for k in ("env_steps", "num_demos", "num_envs", "unroll", "eval_every", "eval_episodes", "final_episodes"):
         if getattr(args, k) <= 0:
             fail(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
+    if args.demos and args.whole_demos:
+        fail("--whole-demos 1 picks episodes of the shipped expert, and --demos replaces them: "
+             "leave out one of the two")
     args.out = Path(args.out or f"runs/{args.env}-seed{args.seed}")
     return args
 
