@@ -154,7 +154,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--demos", help="your own demonstrations .npz (format in expert.py) instead of the shipped expert's")
     p.add_argument("--whole-demos", type=int, choices=[0, 1],
                    help="1: imitate only expert episodes that ran to the time limit, skipping any in which the "
-                        "expert fell (per-env default: 0). For tasks where an ending means a fall (the MuJoCo "
+                        "expert fell (default 0). For tasks where an ending means a fall (the MuJoCo "
                         "walkers); MountainCar-v0 and Acrobot-v1 end at their goal")
     p.add_argument("--out", help="output folder (default runs/<env>-seed<seed>)")
     p.add_argument("--device", default="cpu", help="torch device; the networks are small, so cpu is usually fastest")
@@ -317,6 +317,8 @@ def main(argv: list[str] | None = None) -> dict:
         env_defaults["disc"] = "factored" if any(k.startswith("psi_net") for k in ckpt["D"]) else "joint"
         # (... and a run from before --bc-anchor had none, whatever the env's default is now)
         env_defaults["bc_anchor"] = 0.0
+        # (... and a run from before --whole-demos imitated every episode, falls included)
+        env_defaults["whole_demos"] = 0
         args = argparse.Namespace(**{**vars(args), **env_defaults, **ckpt["args"], "out": Path(args.resume),
                                      "resume": args.resume})
     try:
