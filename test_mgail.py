@@ -539,6 +539,10 @@ def test_9k_whole_demonstrations_skip_the_episodes_in_which_the_expert_fell():
         expert.whole_episodes(act, env, 3, seed=10, max_tries=4)
     args = train.parse_args(["--env", "Hopper-v5"])
     assert args.whole_demos == 0 and train.parse_args(["--env", "Hopper-v5", "--whole-demos", "1"]).whole_demos == 1
+    # Humanoid imitates whole episodes by default, unless told not to, or given the user's own file.
+    assert train.parse_args(["--env", "Humanoid-v5"]).whole_demos == 1
+    assert train.parse_args(["--env", "Humanoid-v5", "--whole-demos", "0"]).whole_demos == 0
+    assert train.parse_args(["--env", "Humanoid-v5", "--demos", "own.npz"]).whole_demos == 0
 
 
 # Envs this project must refuse, registered by a module passed as --env module:EnvId.
