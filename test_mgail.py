@@ -543,6 +543,8 @@ def test_9k_whole_demonstrations_skip_the_episodes_in_which_the_expert_fell():
     assert train.parse_args(["--env", "Humanoid-v5"]).whole_demos == 1
     assert train.parse_args(["--env", "Humanoid-v5", "--whole-demos", "0"]).whole_demos == 0
     assert train.parse_args(["--env", "Humanoid-v5", "--demos", "own.npz"]).whole_demos == 0
+    # Expert-state restarts: on for Walker2d only, by default.
+    assert train.parse_args(["--env", "Walker2d-v5"]).restarts == 0.05 and args.restarts == 0.0
 
 
 # Envs this project must refuse, registered by a module passed as --env module:EnvId.
