@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
         env_defaults["bc_anchor"] = 0.0
         # (... and a run from before --whole-demos imitated every episode, falls included)
         env_defaults["whole_demos"] = 0
-        # (... and a run from before --restarts had a per-env default never restarted)
+        # (... and a run from before --restarts existed never restarted)
         env_defaults["restarts"] = 0.0
         args = argparse.Namespace(**{**vars(args), **env_defaults, **ckpt["args"], "out": Path(args.resume),
                                      "resume": args.resume})
