@@ -632,8 +632,9 @@ def test_9d_expert_state_restart_reproduces_the_physical_state(env_id):
 
 
 def test_9e_restarts_run_end_to_end(tmp_path):
-    # Expert-state restarts: on for Walker2d only, by default.
+    # Expert-state restarts: on for Walker2d and Ant only, by default.
     assert train.parse_args(["--env", "Walker2d-v5"]).restarts == 0.05
+    assert train.parse_args(["--env", "Ant-v5"]).restarts == 0.05
     assert train.parse_args(["--env", "Hopper-v5"]).restarts == 0.0
     results = train.main(["--env", "Hopper-v5", "--restarts", "1.0", "--env-steps", "512", "--hidden", "16",
                           "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
