@@ -30,6 +30,15 @@ import expert
 from policy import Normalizer, Policy, to_env
 
 
+def first_coordinates(env: gym.Env, k: int) -> gym.Env:
+    """env with each observation cut to its first k coordinates (train.py --obs-dims); k = 0: all of them."""
+    if k <= 0:
+        return env
+    box = env.observation_space
+    return gym.wrappers.TransformObservation(env, lambda o: o[:k],
+                                             gym.spaces.Box(box.low[:k], box.high[:k], dtype=box.dtype))
+
+
 def load_policy(run_dir: Path) -> tuple[Policy, dict]:
     """The policy saved by train.py in run_dir/policy.pt, and the run's arguments."""
     try:
@@ -37,7 +46,7 @@ def load_policy(run_dir: Path) -> tuple[Policy, dict]:
     except FileNotFoundError:
         raise SystemExit(f"error: no policy.pt in {run_dir}: is it a finished or interrupted train.py run?")
     args, state = saved["args"], saved["policy"]
-    env = gym.make(args["env"])
+    env = first_coordinates(gym.make(args["env"]), args.get("obs_dims", 0))
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.n if discrete else env.action_space.shape[0]
@@ -54,10 +63,10 @@ def policy_actor(policy: Policy, space: gym.Space, device: torch.device | str = 
 
 
 @torch.no_grad()
-def record_video(act, env_id: str, path: Path, seed: int, max_frames: int = 1000) -> int:
+def record_video(act, env_id: str, path: Path, seed: int, max_frames: int = 1000, obs_dims: int = 0) -> int:
     """One episode of `act`, rendered to an animated GIF at `path`; returns its return."""
     try:
-        env = gym.make(env_id, render_mode="rgb_array")
+        env = first_coordinates(gym.make(env_id, render_mode="rgb_array"), obs_dims)
         obs, _ = env.reset(seed=seed)
         frames = [env.render()]
     except gym.error.DependencyNotInstalled as e:
@@ -115,10 +124,10 @@ def main() -> None:
     args = p.parse_args()
     run_dir = Path(args.run)
     policy, run_args = load_policy(run_dir)
-    env = gym.make(run_args["env"])
+    env = first_coordinates(gym.make(run_args["env"]), run_args.get("obs_dims", 0))
     act = policy_actor(policy, env.action_space)
     if args.video:
-        ret = record_video(act, run_args["env"], run_dir / "policy.gif", args.seed)
+        ret = record_video(act, run_args["env"], run_dir / "policy.gif", args.seed, obs_dims=run_args.get("obs_dims", 0))
         print(f"wrote {run_dir / 'policy.gif'} (return {ret:.1f})", file=sys.stderr)
     mean, std = expert.evaluate(act, env, args.episodes, args.seed)
     print(json.dumps({"env": run_args["env"], "return_mean": mean, "return_std": std, "episodes": args.episodes}))

@@ -578,6 +578,8 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("unwritable_out", "cannot write to --out"),
     ("whole_with_own_demos", "--demos replaces them"),
     ("restarts_unknown_state", "--restarts cannot set the state of NoState-v0"),
+    ("obs_dims_too_many", "--obs-dims 5 does not fit CartPole-v1's observations of shape (4,)"),
+    ("restarts_without_velocities", "--restarts cannot set the state of Hopper-v5"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -601,6 +603,9 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "unwritable_out": ["--out", "/proc/mgail-cannot-write-here"],
         "restarts_unknown_state": ["--env", "odd_envs:NoState-v0", "--restarts", "0.1"],
         "whole_with_own_demos": ["--demos", demos_file("o.npz"), "--whole-demos", "1"],
+        "obs_dims_too_many": ["--obs-dims", "5"],
+        # Hopper's first 8 coordinates hold its joint angles but not all of its velocities
+        "restarts_without_velocities": ["--env", "Hopper-v5", "--obs-dims", "8", "--restarts", "0.1"],
     }[case]
     out = [] if case == "unwritable_out" else ["--out", str(tmp_path / "out")]
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *out, *args],
@@ -943,6 +948,28 @@ def test_11g_obs_clip_is_saved_with_the_run(tmp_path):
     assert policy.normalizer(torch.full((1, 4), 1e6)).max().item() == 5.0
     # Default for CartPole: no clipping.
     assert train.parse_args(["--env", "CartPole-v1"]).obs_clip == 0.0
+
+
+def test_11i_obs_dims_cut_the_observations_everywhere(tmp_path):
+    """--obs-dims K: the envs, the demonstrations and the saved policy all see the first K
+    coordinates, so enjoy.py repeats the run's final evaluation exactly."""
+    sys.path.insert(0, str(ROOT))
+    import enjoy
+    results = train.main(["--env", "Hopper-v5", "--obs-dims", "8", "--env-steps", "512", "--hidden", "16",
+                          "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
+                          "--eval-episodes", "1", "--final-episodes", "2", "--out", str(tmp_path)])
+    assert results["finished"]
+    policy, args = enjoy.load_policy(tmp_path)
+    assert args["obs_dims"] == 8 and policy.normalizer.mean.shape == (8,)
+    # The normaliser's statistics are those of the demonstrations' first 8 coordinates.
+    demos = np.load(expert.expert_demos("Hopper-v5", gym.make("Hopper-v5"), args["num_demos"], args["seed"]))
+    np.testing.assert_allclose(policy.normalizer.mean.numpy(), demos["observations"][:, :8].mean(0), rtol=1e-5)
+    env = enjoy.first_coordinates(gym.make("Hopper-v5"), 8)
+    assert env.reset(seed=0)[0].shape == (8,) and env.observation_space.shape == (8,)
+    act = enjoy.policy_actor(policy, env.action_space)
+    assert expert.evaluate(act, env, 2, 10_000 * args["seed"] + 999_999) == (
+        results["eval_return_mean"], results["eval_return_std"])
+    assert train.parse_args(["--env", "Humanoid-v5"]).obs_dims == 0  # by default, whole observations
 
 
 def test_11h_probe_policy_step_first_order():

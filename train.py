@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 import expert
-from enjoy import make_tensorboard, plot_learning_curve, policy_actor, record_video
+from enjoy import first_coordinates, make_tensorboard, plot_learning_curve, policy_actor, record_video
 from discriminator import make_discriminator
 from forward_model import make_forward_model
 from mgail import Segment, policy_objective_unrolled
@@ -149,7 +149,7 @@ DEFAULTS = {
 FALLBACK = dict(env_steps=1_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                 hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=10.0,
                 eval_every=10_000, obs_clip=0.0, disc="joint", bc_init=0, warmup=0, bc_anchor=0.0,
-                whole_demos=0, restarts=0.0)
+                whole_demos=0, restarts=0.0, obs_dims=0)
 
 
 def fail(msg: str) -> None:
@@ -192,6 +192,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--grad-penalty", type=float, help="weight of D's gradient penalty (per-env default; 0 = none)")
     p.add_argument("--obs-clip", type=float,
                    help="clip normalised states (and f's normalised targets) to [-C, C] (per-env default; 0 = none)")
+    p.add_argument("--obs-dims", type=int,
+                   help="keep only the first K coordinates of each observation, for pi, D and f alike "
+                        "(per-env default: 0, all of them)")
     p.add_argument("--f-clip", type=int, choices=[0, 1], default=0,
                    help="1: the forward model sees the continuous action clipped to the env's bounds, "
                         "as the env executes it (default 0: the raw action)")
@@ -225,8 +228,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env]:
-    """`num_envs` copies of env_id stepped in one process, and one more for evaluation.
+def make_envs(env_id: str, num_envs: int, obs_dims: int = 0) -> tuple[gym.vector.VectorEnv, gym.Env]:
+    """`num_envs` copies of env_id stepped in one process, and one more for evaluation,
+    each showing the first obs_dims coordinates of its observations (0: all).
 
     Refuses, with a one-line error, what this implementation cannot handle.
     """
@@ -242,8 +246,13 @@ def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env
     # SAME_STEP: when an episode ends, step() already returns the next episode's first
     # observation, and the true last one is in info["final_obs"]. (Sync beats Async on 2 cores.)
     try:
+        full = gym.make(env_id).observation_space.shape
+        if obs_dims and not (len(full) == 1 and 0 < obs_dims <= full[0]):
+            fail(f"--obs-dims {obs_dims} does not fit {env_id}'s observations of shape {full}: "
+                 f"use a number from 1 to {full[0] if len(full) == 1 else '?'}, or 0 for all")
         envs = gym.make_vec(env_id, num_envs, vectorization_mode="sync",
-                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+                            wrappers=[lambda e: first_coordinates(e, obs_dims)])
     except (gym.error.Error, ImportError) as e:
         fail(f"cannot make {env_id}: {e}")
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
@@ -253,7 +262,7 @@ def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env
     if not isinstance(act_space, (gym.spaces.Discrete, gym.spaces.Box)) or (
             isinstance(act_space, gym.spaces.Box) and len(act_space.shape) != 1):
         fail(f"{env_id} has actions {act_space}; only Discrete or flat Box actions are supported")
-    return envs, gym.make(env_id)
+    return envs, first_coordinates(gym.make(env_id), obs_dims)
 
 
 def state_jumper(env: gym.Env):
@@ -275,7 +284,7 @@ def state_jumper(env: gym.Env):
     if hasattr(u, "set_state") and hasattr(u, "data"):  # MuJoCo
         nq, nv = u.model.nq, u.model.nv
         for k in (0, 1, 2):
-            if np.allclose(obs[:nq - k], u.data.qpos[k:], atol=1e-6):
+            if len(obs) >= nq - k + nv and np.allclose(obs[:nq - k], u.data.qpos[k:], atol=1e-6):
                 return lambda e, o: e.unwrapped.set_state(np.concatenate([np.zeros(k), o[:nq - k]]),
                                                           o[nq - k:nq - k + nv])
         return None
@@ -338,6 +347,8 @@ def main(argv: list[str] | None = None) -> dict:
         env_defaults["whole_demos"] = 0
         # (... and a run from before --restarts existed never restarted)
         env_defaults["restarts"] = 0.0
+        # (... and a run from before --obs-dims saw whole observations)
+        env_defaults["obs_dims"] = 0
         args = argparse.Namespace(**{**vars(args), **env_defaults, **ckpt["args"], "out": Path(args.resume),
                                      "resume": args.resume})
     try:
@@ -357,7 +368,7 @@ def main(argv: list[str] | None = None) -> dict:
     tensor = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
     t_start = time.time()
 
-    envs, eval_env = make_envs(args.env, args.num_envs)
+    envs, eval_env = make_envs(args.env, args.num_envs, args.obs_dims)
     args.env = eval_env.spec.id  # without a "module:" prefix
     act_space = envs.single_action_space
     discrete = isinstance(act_space, gym.spaces.Discrete)
@@ -371,11 +382,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- Expert demonstrations: the shipped expert's, rolled out by seed, or the user's file.
     try:
-        demo_path = args.demos or expert.expert_demos(args.env, eval_env, args.num_demos, args.seed,
+        full_env = gym.make(args.env)  # the expert acts on whole observations
+        demo_path = args.demos or expert.expert_demos(args.env, full_env, args.num_demos, args.seed,
                                                          whole=bool(args.whole_demos))
-        demos = expert.load_demos(demo_path, eval_env)
+        demos = expert.load_demos(demo_path, full_env)
     except expert.DemoError as e:
         fail(str(e))
+    if args.obs_dims:  # --obs-dims: the demonstrations' states cut as the envs' are
+        for k in ("observations", "next_observations"):
+            demos[k] = demos[k][:, :args.obs_dims]
     s_exp = tensor(demos["observations"])
     a_exp = tensor(from_env(demos["actions"], act_space))
     expert_return = float(demos["episode_returns"].mean())
@@ -613,7 +628,8 @@ def main(argv: list[str] | None = None) -> dict:
         tensorboard.close()
     plot_learning_curve(history, expert_return, args.out / "learning_curve.png", f"{args.algo.upper()} on {args.env}, seed {args.seed}")
     if args.video:
-        record_video(policy_actor(policy, act_space, device), args.env, args.out / "policy.gif", seed=args.seed)
+        record_video(policy_actor(policy, act_space, device), args.env, args.out / "policy.gif", seed=args.seed,
+                     obs_dims=args.obs_dims)
     if not finished:
         print(f"stopped by {stop['signal']} at {run['env_steps']} env steps; checkpoint saved. "
               f"Continue with: python train.py --resume {args.out}")
