@@ -215,10 +215,14 @@ def main() -> None:
     torch.manual_seed(0)  # the policy's noise in the rollouts below: the same numbers on every call
     ck = torch.load(Path(sys.argv[1]) / "checkpoint.pt", weights_only=False)
     args = ck["args"]
+    if args.get("obs_dims", 0):
+        sys.exit(f"probe.py compares the policy with the expert on whole observations; this run saw only "
+                 f"their first {args['obs_dims']} coordinates (--obs-dims), which it does not handle")
     env = gym.make(args["env"])
     space = env.action_space
     discrete = isinstance(space, gym.spaces.Discrete)
-    demo_path = args.get("demos") or expert.expert_demos(args["env"], env, args["num_demos"], args["seed"])
+    demo_path = args.get("demos") or expert.expert_demos(args["env"], env, args["num_demos"], args["seed"],
+                                                         whole=bool(args.get("whole_demos", 0)))
     demos = expert.load_demos(demo_path, env)
     normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0), clip=args.get("obs_clip", 0.0))
     obs_dim, act_dim = env.observation_space.shape[0], (space.n if discrete else space.shape[0])
