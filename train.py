@@ -246,7 +246,8 @@ def make_envs(env_id: str, num_envs: int, obs_dims: int = 0) -> tuple[gym.vector
     # SAME_STEP: when an episode ends, step() already returns the next episode's first
     # observation, and the true last one is in info["final_obs"]. (Sync beats Async on 2 cores.)
     try:
-        full = gym.make(env_id).observation_space.shape
+        eval_env = gym.make(env_id)
+        full = eval_env.observation_space.shape
         if obs_dims and not (len(full) == 1 and 0 < obs_dims <= full[0]):
             fail(f"--obs-dims {obs_dims} does not fit {env_id}'s observations of shape {full}: "
                  f"use a number from 1 to {full[0] if len(full) == 1 else '?'}, or 0 for all")
@@ -262,7 +263,7 @@ def make_envs(env_id: str, num_envs: int, obs_dims: int = 0) -> tuple[gym.vector
     if not isinstance(act_space, (gym.spaces.Discrete, gym.spaces.Box)) or (
             isinstance(act_space, gym.spaces.Box) and len(act_space.shape) != 1):
         fail(f"{env_id} has actions {act_space}; only Discrete or flat Box actions are supported")
-    return envs, first_coordinates(gym.make(env_id), obs_dims)
+    return envs, first_coordinates(eval_env, obs_dims)
 
 
 def state_jumper(env: gym.Env):
@@ -273,7 +274,8 @@ def state_jumper(env: gym.Env):
     * MuJoCo locomotion: obs = (qpos[k:], qvel, ...), where k = 1 (the torso's
       x: Hopper, Walker2d, HalfCheetah) or 2 (x and y: Ant, Humanoid). The k
       left-out coordinates, the torso's place on the floor, do not enter the
-      dynamics: they are set to 0.
+      dynamics: they are set to 0. (Only if the observation holds all of qvel:
+      not so for a short --obs-dims.)
     * Classic control: `state` is the observation itself (CartPole, MountainCar)
       or, for Acrobot, the angles behind its cosines and sines.
     """
@@ -382,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- Expert demonstrations: the shipped expert's, rolled out by seed, or the user's file.
     try:
-        full_env = gym.make(args.env)  # the expert acts on whole observations
+        full_env = gym.make(args.env) if args.obs_dims else eval_env  # the expert acts on whole observations
         demo_path = args.demos or expert.expert_demos(args.env, full_env, args.num_demos, args.seed,
                                                          whole=bool(args.whole_demos))
         demos = expert.load_demos(demo_path, full_env)
