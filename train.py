@@ -132,6 +132,8 @@ DEFAULTS = {
     # contact forces of a falling humanoid reach ~800 expert stds. Unclipped (seed 1): f's
     # one-step error 20-240, the policy's mean outside [-1, 1] in 59% of its components,
     # returns 116-389 up to 380k; clipped: error 0.3-1.8, 9% outside, up to 3,210 (seed 1, 1.36M).
+    # Not yet a default: T = 16 over 16 envs (--num-envs 16 --unroll 16) ended seeds 2 and 3 at
+    # 0.82 and 0.87 (the row: 0.64, 0.55); seed 1 has not run it (benchmarks/NOTES.md).
     "Humanoid-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                         hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                         grad_penalty=10.0, eval_every=20_000, obs_clip=10.0, bc_init=5_000, warmup=50_000,
