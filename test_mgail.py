@@ -483,6 +483,16 @@ def test_9_smoke_run_writes_results(tmp_path):
     assert rows[0].startswith("env_steps,") and len(rows) >= 3
 
 
+def test_9l_per_env_defaults_fill_what_the_flags_leave_out():
+    def unroll(*argv):  # (envs, T) after the defaults are filled in
+        args = train.parse_args(list(argv))
+        return args.num_envs, args.unroll
+    assert unroll("--env", "HalfCheetah-v5") == (32, 8)
+    # Humanoid unrolls twice as far over half the envs: the same 256 env steps per iteration.
+    assert unroll("--env", "Humanoid-v5") == (16, 16)
+    assert unroll("--env", "Humanoid-v5", "--unroll", "8", "--num-envs", "32") == (32, 8)
+
+
 def test_9c_own_demonstrations_file_is_used(tmp_path):
     demos = expert.rollout(expert.cartpole_controller, gym.make("CartPole-v1"), 2, seed=123)
     np.savez(tmp_path / "mine.npz", **demos)

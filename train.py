@@ -120,21 +120,23 @@ DEFAULTS = {
                    restarts=0.05),
     # Humanoid: HalfCheetah's settings and Table 1's budget, 2M env steps, plus normalised states
     # clipped to +-10 (policy.Normalizer), Ant's BC start, warm-up and anchor, the anchor at
-    # w = 30, and only WHOLE demonstrations (--whole-demos 1): seeds 2 and 3's sets each held an
-    # episode in which the expert fell within ~150 steps, which BC and the anchor then imitate
-    # too; with it those seeds ended at 1,539 and 1,525 (0.37, 0.36 normalised), with whole
+    # w = 30, only WHOLE demonstrations (--whole-demos 1), and T = 16 over 16 envs (the same
+    # 256 env steps per iteration). Whole episodes: seeds 2 and 3's sets each held an episode
+    # in which the expert fell within ~150 steps, which BC and the anchor then imitate too;
+    # with it those seeds ended at 1,539 and 1,525 (0.37, 0.36 normalised), with whole
     # episodes at 3,352 and 2,888 (0.64, 0.55, against a harder bar: demonstrations at ~5,160
-    # instead of ~4,055). Seed 1's set is whole either way (3,399, 0.65). These do NOT reach the
-    # expert: 0.61 +- 0.04 (BC 0.22). From a random start, without the anchor, seeds 1-3 ended
-    # at 1,211, 1,329 and 942 (0.25, fallen demos); w = 300 held pi at BC's level.
+    # instead of ~4,055; seed 1's set is whole either way: 3,399, 0.65). T = 16 instead of
+    # HalfCheetah's 8: a fall takes longer than 8 steps (0.12 s) to develop, and with T = 16
+    # seeds 1-3 ended at 3,516, 4,215 and 4,483 (0.67, 0.82, 0.87; with T = 8 0.65, 0.64, 0.55).
+    # These do NOT reach the expert: 0.79 +- 0.08 (BC 0.17); the policy still falls now and then.
+    # From a random start, without the anchor, seeds 1-3 ended at 1,211, 1,329 and 942 (0.25,
+    # fallen demos); w = 300 held pi at BC's level.
     # Of its 348 observation coordinates only 45 are positions and velocities of the joints;
     # the rest are body inertias and velocities, actuator forces and contact forces, and the
     # contact forces of a falling humanoid reach ~800 expert stds. Unclipped (seed 1): f's
     # one-step error 20-240, the policy's mean outside [-1, 1] in 59% of its components,
     # returns 116-389 up to 380k; clipped: error 0.3-1.8, 9% outside, up to 3,210 (seed 1, 1.36M).
-    # Not yet a default: T = 16 over 16 envs (--num-envs 16 --unroll 16) ended seeds 2 and 3 at
-    # 0.82 and 0.87 (the row: 0.64, 0.55); seed 1 has not run it (benchmarks/NOTES.md).
-    "Humanoid-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
+    "Humanoid-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=16, unroll=16, gamma=0.99, tau=3.0,
                         hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                         grad_penalty=10.0, eval_every=20_000, obs_clip=10.0, bc_init=5_000, warmup=50_000,
                         bc_anchor=30.0, whole_demos=1),
@@ -176,8 +178,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", help="output folder (default runs/<env>-seed<seed>)")
     p.add_argument("--device", default="cpu", help="torch device; the networks are small, so cpu is usually fastest")
     p.add_argument("--model", choices=["basic", "advanced"], help="forward model of Figure 4 (default advanced)")
-    p.add_argument("--num-envs", type=int, help="parallel envs per iteration (per-env default)")
-    p.add_argument("--unroll", type=int, help="steps T of each segment the policy step unrolls (per-env default)")
+    p.add_argument("--num-envs", type=int,
+                   help="parallel envs per iteration (per-env default: 8 for the classic-control tasks, "
+                   "Hopper-v5 and Walker2d-v5; 16 for Humanoid-v5; 32 otherwise)")
+    p.add_argument("--unroll", type=int, help="steps T of each segment the policy step unrolls "
+                   "(per-env default: 32 for the classic-control tasks, Hopper-v5 and Walker2d-v5; 16 for Humanoid-v5; 8 otherwise)")
     p.add_argument("--gamma", type=float, help="discount of J(theta) in Eq. 12-13 (default 0.99)")
     p.add_argument("--tau", type=float, help="Gumbel-Softmax temperature, discrete actions (per-env default)")
     p.add_argument("--log-sigma", type=float, default=-0.5,
