@@ -126,8 +126,9 @@ DEFAULTS = {
     # with it those seeds ended at 1,539 and 1,525 (0.37, 0.36 normalised), with whole
     # episodes at 3,352 and 2,888 (0.64, 0.55, against a harder bar: demonstrations at ~5,160
     # instead of ~4,055; seed 1's set is whole either way: 3,399, 0.65). T = 16 instead of
-    # HalfCheetah's 8: a fall takes longer than 8 steps (0.12 s) to develop, and with T = 16
+    # HalfCheetah's 8 (a guess at why: a fall takes longer than 8 steps, 0.12 s, to develop):
     # seeds 1-3 ended at 3,516, 4,215 and 4,483 (0.67, 0.82, 0.87; with T = 8 0.65, 0.64, 0.55).
+    # |J_theta| at T = 16 was 172x the one at T = 1, at T = 32 2,620x (benchmarks/probe.py).
     # These do NOT reach the expert: 0.79 +- 0.08 (BC 0.17); the policy still falls now and then.
     # From a random start, without the anchor, seeds 1-3 ended at 1,211, 1,329 and 942 (0.25,
     # fallen demos); w = 300 held pi at BC's level.
