@@ -130,6 +130,7 @@ DEFAULTS = {
     # seeds 1-3 ended at 3,516, 4,215 and 4,483 (0.67, 0.82, 0.87; with T = 8 0.65, 0.64, 0.55).
     # |J_theta| at T = 16 was 172x the one at T = 1, at T = 32 2,620x (benchmarks/probe.py).
     # These do NOT reach the expert: 0.79 +- 0.08 (BC 0.17); the policy still falls now and then.
+    # w = 100 at T = 16 was ahead on the periodic evaluations but not at the end (0.83, 0.68, 0.78).
     # From a random start, without the anchor, seeds 1-3 ended at 1,211, 1,329 and 942 (0.25,
     # fallen demos); w = 300 held pi at BC's level.
     # Of its 348 observation coordinates only 45 are positions and velocities of the joints;
