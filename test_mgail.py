@@ -731,6 +731,22 @@ def test_9i_bc_anchor_holds_the_policy_to_the_expert_actions(tmp_path):
     assert float(last["bc_loss"]) < loss["free"], last
     assert list(csv.DictReader(open(tmp_path / "free" / "progress.csv")))[-1]["bc_loss"] == ""
 
+def test_9m_min_log_sigma_floors_the_acting_noise(tmp_path):
+    """--min-log-sigma m: after every policy step log sigma >= m. From log sigma = -1 the
+    free run stays below -0.5 (Hopper-v5, a few steps); with the floor at -0.5 every
+    component ends at or above it."""
+    sys.path.insert(0, str(ROOT))
+    import enjoy
+    base = ["--env", "Hopper-v5", "--env-steps", "1024", "--hidden", "16", "--model-updates", "1",
+            "--disc-updates", "1", "--eval-every", "1024", "--eval-episodes", "1", "--final-episodes", "1",
+            "--policy-lr", "0.03", "--log-sigma", "-1.0"]
+    log_sigma = {}
+    for name, extra in (("free", []), ("floored", ["--min-log-sigma", "-0.5"])):
+        train.main(base + extra + ["--out", str(tmp_path / name)])
+        log_sigma[name] = enjoy.load_policy(tmp_path / name)[0].log_sigma.detach()
+    assert log_sigma["free"].max() < -0.5, log_sigma
+    assert log_sigma["floored"].min() >= -0.5, log_sigma
+
 # ---------------------------------------------------------------------------
 # 10. A run you can trust: determinism, resume after a kill, NaN detection
 # ---------------------------------------------------------------------------
