@@ -131,6 +131,7 @@ DEFAULTS = {
     # |J_theta| at T = 16 was 172x the one at T = 1, at T = 32 2,620x (benchmarks/probe.py).
     # These do NOT reach the expert: 0.79 +- 0.08 (BC 0.17); the policy still falls now and then.
     # w = 100 at T = 16 was ahead on the periodic evaluations but not at the end (0.83, 0.68, 0.78).
+    # A floor under sigma (--min-log-sigma -1.0, more acting noise late on) did worse (0.55, 0.72).
     # From a random start, without the anchor, seeds 1-3 ended at 1,211, 1,329 and 942 (0.25,
     # fallen demos); w = 300 held pi at BC's level.
     # Of its 348 observation coordinates only 45 are positions and velocities of the joints;
