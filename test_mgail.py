@@ -747,6 +747,7 @@ def test_9m_min_log_sigma_floors_the_acting_noise(tmp_path):
     assert log_sigma["free"].max() < -0.5, log_sigma
     assert log_sigma["floored"].min() >= -0.5, log_sigma
 
+
 # ---------------------------------------------------------------------------
 # 10. A run you can trust: determinism, resume after a kill, NaN detection
 # ---------------------------------------------------------------------------

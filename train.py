@@ -130,7 +130,8 @@ DEFAULTS = {
     # seeds 1-3 ended at 3,516, 4,215 and 4,483 (0.67, 0.82, 0.87; with T = 8 0.65, 0.64, 0.55).
     # |J_theta| at T = 16 was 172x the one at T = 1, at T = 32 2,620x (benchmarks/probe.py).
     # These do NOT reach the expert: 0.79 +- 0.08 (BC 0.17); the policy still falls now and then.
-    # w = 100 at T = 16 was ahead on the periodic evaluations but not at the end (0.83, 0.68, 0.78).
+    # w = 100 at T = 16: ahead on the periodic evaluations, 0.83, 0.68, 0.78 over 20 final episodes,
+    # 0.77, 0.76, 0.80 over 200 (w = 30: 0.63, 0.74, 0.83); not yet re-run as Table 1's row.
     # A floor under sigma (--min-log-sigma -1.0, more acting noise late on) did worse (0.55, 0.72).
     # From a random start, without the anchor, seeds 1-3 ended at 1,211, 1,329 and 942 (0.25,
     # fallen demos); w = 300 held pi at BC's level.
@@ -613,8 +614,9 @@ def main(argv: list[str] | None = None) -> dict:
             opt_pi.step()
             if args.min_log_sigma is not None and not discrete:
                 # --min-log-sigma (not in the paper): J's gradient shrinks sigma all run long
-                # (Humanoid-v5: 0.61 -> 0.19), so late in a run pi rarely meets the perturbed
-                # states it falls from. The floor keeps the acting noise from going below it.
+                # (Humanoid-v5: 0.61 -> 0.19). The floor keeps the acting noise from going below
+                # it, in the hope that pi then learns to recover from perturbed states; on
+                # Humanoid-v5 (-1.0) it did worse (benchmarks/NOTES.md).
                 with torch.no_grad():
                     policy.log_sigma.clamp_(min=args.min_log_sigma)
 
