@@ -590,6 +590,7 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("restarts_unknown_state", "--restarts cannot set the state of NoState-v0"),
     ("obs_dims_too_many", "--obs-dims 5 does not fit CartPole-v1's observations of shape (4,)"),
     ("restarts_without_velocities", "--restarts cannot set the state of Hopper-v5"),
+    ("sigma_floor_discrete", "CartPole-v1 has discrete actions"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -613,6 +614,7 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "unwritable_out": ["--out", "/proc/mgail-cannot-write-here"],
         "restarts_unknown_state": ["--env", "odd_envs:NoState-v0", "--restarts", "0.1"],
         "whole_with_own_demos": ["--demos", demos_file("o.npz"), "--whole-demos", "1"],
+        "sigma_floor_discrete": ["--min-log-sigma", "-1"],
         "obs_dims_too_many": ["--obs-dims", "5"],
         # Hopper's first 8 coordinates hold its joint angles but not all of its velocities
         "restarts_without_velocities": ["--env", "Hopper-v5", "--obs-dims", "8", "--restarts", "0.1"],

@@ -193,7 +193,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="initial log sigma of the Gaussian policy, continuous actions (default -0.5)")
     p.add_argument("--hidden", type=int, help="units per hidden layer of pi, D and f (per-env default)")
     p.add_argument("--min-log-sigma", type=float,
-                   help="floor under the Gaussian policy's learned log sigma, continuous actions "
+                   help="floor under the Gaussian policy's learned log sigma, continuous actions only "
                         "(default: none, sigma shrinks as J asks)")
     p.add_argument("--policy-lr", type=float, default=1e-3, help="Adam learning rate of the policy")
     p.add_argument("--constant-lr", action="store_true",
@@ -390,6 +390,9 @@ def main(argv: list[str] | None = None) -> dict:
     discrete = isinstance(act_space, gym.spaces.Discrete)
     obs_dim = envs.single_observation_space.shape[0]
     act_dim = act_space.n if discrete else act_space.shape[0]
+    if discrete and args.min_log_sigma is not None:
+        fail(f"--min-log-sigma floors the Gaussian policy's sigma, and {args.env} has discrete actions "
+             f"(sampled by Gumbel-Softmax, temperature --tau): leave it out")
     if args.restarts > 0:
         jump = state_jumper(eval_env)
         if jump is None:
@@ -612,7 +615,7 @@ def main(argv: list[str] | None = None) -> dict:
                 p.grad = g
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
             opt_pi.step()
-            if args.min_log_sigma is not None and not discrete:
+            if args.min_log_sigma is not None:  # continuous actions only (checked above)
                 # --min-log-sigma (not in the paper): J's gradient shrinks sigma all run long
                 # (Humanoid-v5: 0.61 -> 0.19). The floor keeps the acting noise from going below
                 # it, in the hope that pi then learns to recover from perturbed states; on
