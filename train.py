@@ -133,6 +133,7 @@ DEFAULTS = {
     # w = 100 at T = 16: ahead on the periodic evaluations, 0.83, 0.68, 0.78 over 20 final episodes,
     # 0.77, 0.76, 0.80 over 200 (w = 30: 0.63, 0.74, 0.83); not yet re-run as Table 1's row.
     # A floor under sigma (--min-log-sigma -1.0, more acting noise late on) did worse (0.55, 0.72).
+    # T = 24 over 11 envs did not blow up as T = 32 did, but learned slower: 0.45, 0.80, 0.54.
     # From a random start, without the anchor, seeds 1-3 ended at 1,211, 1,329 and 942 (0.25,
     # fallen demos); w = 300 held pi at BC's level.
     # Of its 348 observation coordinates only 45 are positions and velocities of the joints;
