@@ -14,7 +14,8 @@ over the trajectory, evaluated at the noise xi_t that produced each action:
     Eq. 12:  J_s     = c_s + c_a pi_s + gamma J'_s' (f_s + f_a pi_s)
     Eq. 13:  J_theta = c_a pi_theta + gamma (J'_s' f_a pi_theta + J'_theta)
 
-applied for t = T-1 down to 0, starting from J'_s' = 0, J'_theta = 0. J_s is
+applied for t = T-1 down to 0, starting from J'_s' = 0, J'_theta = 0 (or, with a
+learned value V at the segment's end, J'_s' = V_s(s_T); see `EndValue`). J_s is
 how the future cost changes with the state; the term gamma J'_s' f_a pi_theta
 is where "visit states the expert visits" (psi_s, inside c_s) reaches theta.
 
@@ -50,6 +51,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn as nn
+
+from policy import Normalizer, mlp
 
 CostFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # c(s, a): (B, obs), (B, act) -> (B,)
 
@@ -63,11 +67,54 @@ class Segment:
     context: (T, B, H-1, obs_dim) the H-1 real states before s_t (forward-model input)
     done:    (T, B) bool          the episode ended at step t, so s_{t+1} starts a new
                                   episode and no gradient flows from it to step t
+    s_end:   (B, obs_dim)         the real s_T after the last step (the final state where
+                                  an episode ended); read only with an end value V
     """
     s: torch.Tensor
     xi: torch.Tensor
     context: torch.Tensor
     done: torch.Tensor
+    s_end: torch.Tensor | None = None
+
+
+class EndValue(nn.Module):
+    """V(s): the discounted cost still to come from s, the tail that J(theta) cuts off at T.
+
+    Deviation from the paper (train.py --end-value, off by default): the paper's J
+    stops at T, so its recursion starts from J'_s' = 0 and nothing after step T
+    reaches theta. With V the objective becomes
+
+        J(theta) = sum_{t=0}^{T-1} gamma^t c(s_t, a_t) + gamma^T V(s_T),
+
+    and the recursion starts from J'_s' = V_s(s_T) (SVG(infinity) with a value at
+    its end, as in Heess et al. 2015). V is learned by TD(0) on the buffer's real
+    transitions, with the current c:
+
+        V(s) <- c(s, a) + gamma V_target(s')           if the episode goes on,
+        V(s) <- c(s, a) + gamma c_fall / (1 - gamma)   if it ended in a fall (terminated).
+
+    The fall branch is the "absorbing state" of Kostrikov et al. (2019, DAC): with c >= 0
+    and no cost after an ending, a fall would look cheap; here a fallen body costs
+    c_fall at every step forever. A time-limit ending (truncated) bootstraps as usual.
+    The output is scaled by 1/(1 - gamma), so the network's own output stays O(c).
+    """
+
+    def __init__(self, obs_dim: int, normalizer: Normalizer, gamma: float, fall_cost: float, hidden: int = 64):
+        super().__init__()
+        self.normalizer = normalizer
+        self.net = mlp(obs_dim, [hidden, hidden], 1)
+        self.gamma, self.fall_cost = gamma, fall_cost
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalizer(s)).squeeze(-1) / (1.0 - self.gamma)  # (B,)
+
+    def td_loss(self, target_net: "EndValue", cost: torch.Tensor, s: torch.Tensor, s_next: torch.Tensor,
+                fell: torch.Tensor) -> torch.Tensor:
+        """Mean squared TD(0) error, measured in units of c (divided by 1/(1 - gamma))."""
+        with torch.no_grad():
+            v_next = torch.where(fell, torch.full_like(cost, self.fall_cost / (1.0 - self.gamma)), target_net(s_next))
+            y = cost + self.gamma * v_next
+        return (((self(s) - y) * (1.0 - self.gamma)) ** 2).mean()
 
 
 def value_from_reality(s_model: torch.Tensor, s_real: torch.Tensor) -> torch.Tensor:
@@ -75,8 +122,10 @@ def value_from_reality(s_model: torch.Tensor, s_real: torch.Tensor) -> torch.Ten
     return s_model + (s_real - s_model).detach()
 
 
-def policy_objective_unrolled(policy, f, cost_fn: CostFn, seg: Segment, gamma: float) -> torch.Tensor:
-    """J(theta) = mean over the B rows of sum_t gamma^t c(s_t, a_t), as one differentiable graph.
+def policy_objective_unrolled(policy, f, cost_fn: CostFn, seg: Segment, gamma: float,
+                              end_value: EndValue | None = None) -> torch.Tensor:
+    """J(theta) = mean over the B rows of sum_t gamma^t c(s_t, a_t), as one differentiable graph
+    (+ gamma^T V(s_T) with an end value, on rows whose episode did not end at the last step).
 
     `J.backward()` puts Eq. 13's J_theta (at t = 0) into the policy's .grad.
     """
@@ -93,11 +142,16 @@ def policy_objective_unrolled(policy, f, cost_fn: CostFn, seg: Segment, gamma: f
             s_next = value_from_reality(f(s, a, seg.context[t]), seg.s[t + 1])
             # Where an episode ended, s_{t+1} is a reset state: no path back to step t.
             s = torch.where(seg.done[t].unsqueeze(-1), seg.s[t + 1], s_next)
+        elif end_value is not None:
+            # gamma^T V(s_T), s_T again real in value and f's in gradient. Where the episode
+            # ended at the last step, the tail is a reset (or a fall's constant): left out.
+            s_T = value_from_reality(f(s, a, seg.context[t]), seg.s_end)
+            J = J + gamma ** T * torch.where(seg.done[t], torch.zeros_like(J), end_value(s_T))
     return J.mean()
 
 
-def policy_gradient_recursion(policy, f, cost_fn: CostFn, seg: Segment,
-                              gamma: float) -> tuple[list[torch.Tensor], torch.Tensor]:
+def policy_gradient_recursion(policy, f, cost_fn: CostFn, seg: Segment, gamma: float,
+                              end_value: EndValue | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Eq. 12-13 applied for t = T-1 .. 0 with explicit vector-Jacobian products.
 
     Returns (J_theta, J_s0): J_theta, one tensor per policy parameter, is the
@@ -106,8 +160,12 @@ def policy_gradient_recursion(policy, f, cost_fn: CostFn, seg: Segment,
     """
     params = [p for p in policy.parameters() if p.requires_grad]
     T, B = seg.s.shape[:2]
-    # J'_s' and J'_theta: the values of Eq. 12-13 one step later; zero after the last step.
+    # J'_s' and J'_theta: the values of Eq. 12-13 one step later; zero after the last step,
+    # or with an end value J'_s' = V_s(s_T) there (and J'_theta = 0: V does not depend on theta).
     J_s_prime = torch.zeros_like(seg.s[0])  # (B, obs_dim)
+    if end_value is not None:
+        s_T = seg.s_end.detach().requires_grad_(True)
+        J_s_prime = torch.autograd.grad(end_value(s_T).sum(), s_T)[0]
     J_theta_prime = [torch.zeros_like(p) for p in params]
     for t in reversed(range(T)):
         s = seg.s[t].detach().requires_grad_(True)  # (B, obs_dim), the real s_t
@@ -120,7 +178,7 @@ def policy_gradient_recursion(policy, f, cost_fn: CostFn, seg: Segment,
         # J'_s' f_s and J'_s' f_a: one vector-Jacobian product through the model.
         # J'_s' is zero where the episode ended at t (s_{t+1} was a reset).
         J_prime = J_s_prime * (~seg.done[t]).unsqueeze(-1).to(s.dtype)
-        if t + 1 < T:
+        if t + 1 < T or end_value is not None:
             s_model = f(s, a, seg.context[t])
             Jf_s, Jf_a = torch.autograd.grad(s_model, (s, a), grad_outputs=J_prime)
         else:

@@ -40,7 +40,7 @@ import expert
 import train
 from discriminator import D_and_gradients, Discriminator, FactoredDiscriminator
 from forward_model import AdvancedForwardModel, BasicForwardModel, make_forward_model
-from mgail import Segment, policy_gradient_recursion, policy_objective_unrolled, value_from_reality
+from mgail import EndValue, Segment, policy_gradient_recursion, policy_objective_unrolled, value_from_reality
 from policy import Normalizer, Policy, from_env, gumbel_softmax_straight_through, reparameterise, sample_gumbel
 
 ROOT = Path(__file__).resolve().parent
@@ -307,8 +307,11 @@ def test_5b_forward_models_learn_a_linear_system():
 # 6-7. The policy gradient of Eq. 12-13
 # ---------------------------------------------------------------------------
 
-def small_setup(discrete: bool, model: str = "basic", T: int = 6, B: int = 3):
-    """A float64 policy, model and cost; reality is the model itself plus a reset at t = 2 in row 0."""
+def small_setup(discrete: bool, model: str = "basic", T: int = 6, B: int = 3, end_value: bool = False):
+    """A float64 policy, model and cost; reality is the model itself plus a reset at t = 2 in row 0.
+
+    end_value: J also counts 0.9^T V(s_T) for a random V (mgail.EndValue), and row 2's
+    episode ends at the last step, so its V term is left out."""
     torch.manual_seed(1)
     obs_dim, act_dim = 3, 2
     norm = identity_normalizer(obs_dim)
@@ -322,6 +325,9 @@ def small_setup(discrete: bool, model: str = "basic", T: int = 6, B: int = 3):
     done = torch.zeros(T, B, dtype=torch.bool)
     done[2, 0] = True
     reset_state = torch.randn(obs_dim, dtype=torch.float64)
+    V = EndValue(obs_dim, norm, 0.9, fall_cost=1.0, hidden=16).double() if end_value else None
+    if end_value:
+        done[T - 1, 2] = True
 
     def rollout_J(s0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """J(theta) by simulating the model as the real environment; also the states visited."""
@@ -331,21 +337,26 @@ def small_setup(discrete: bool, model: str = "basic", T: int = 6, B: int = 3):
             a = policy(s, xi[t])
             J = J + 0.9 ** t * D.policy_cost(s, a)
             s = f(s, a, ctx[t])
+            if t == T - 1 and V is not None:  # s is s_T
+                J = J + 0.9 ** T * torch.where(done[t], torch.zeros_like(J), V(s))
             s = torch.where(done[t].unsqueeze(-1), reset_state.expand_as(s), s)
-        return J.mean(), torch.stack(states)
+        return J.mean(), torch.stack(states + [s])
 
     with torch.no_grad():
         _, states = rollout_J(s0)
-    return policy, f, D, Segment(states, xi, ctx, done), rollout_J
+    seg = Segment(states[:T], xi, ctx, done, s_end=states[T])
+    return (policy, f, D, seg, rollout_J) if V is None else (policy, f, D, seg, rollout_J, V)
 
 
 @pytest.mark.parametrize("discrete,model", [(False, "basic"), (False, "advanced"), (True, "basic"), (True, "advanced")])
-def test_6a_recursion_equals_autograd_through_unrolled_graph(discrete, model):
-    policy, f, D, seg, _ = small_setup(discrete, model)
-    J_theta, J_s0 = policy_gradient_recursion(policy, f, D.policy_cost, seg, gamma=0.9)
+@pytest.mark.parametrize("end_value", [False, True])
+def test_6a_recursion_equals_autograd_through_unrolled_graph(discrete, model, end_value):
+    policy, f, D, seg, _, *V = small_setup(discrete, model, end_value=end_value)
+    V = V[0] if V else None
+    J_theta, J_s0 = policy_gradient_recursion(policy, f, D.policy_cost, seg, gamma=0.9, end_value=V)
     s0 = seg.s[0].clone().requires_grad_(True)
-    seg_s0 = Segment(torch.cat([s0.unsqueeze(0), seg.s[1:]]), seg.xi, seg.context, seg.done)
-    J = policy_objective_unrolled(policy, f, D.policy_cost, seg_s0, gamma=0.9)
+    seg_s0 = Segment(torch.cat([s0.unsqueeze(0), seg.s[1:]]), seg.xi, seg.context, seg.done, seg.s_end)
+    J = policy_objective_unrolled(policy, f, D.policy_cost, seg_s0, gamma=0.9, end_value=V)
     grads = torch.autograd.grad(J, [s0] + list(policy.parameters()))
     torch.testing.assert_close(J_s0, grads[0])
     for g_rec, g_auto in zip(J_theta, grads[1:]):
@@ -353,11 +364,14 @@ def test_6a_recursion_equals_autograd_through_unrolled_graph(discrete, model):
     assert sum(g.abs().sum() for g in J_theta) > 0
 
 
-def test_6b_recursion_equals_finite_differences_of_J():
+@pytest.mark.parametrize("end_value", [False, True])
+def test_6b_recursion_equals_finite_differences_of_J(end_value):
     # Continuous actions and the basic model, so J(theta) is smooth and the model's
-    # input is s_t alone: when reality IS the model, Eq. 12-13 give the exact gradient.
-    policy, f, D, seg, rollout_J = small_setup(discrete=False, model="basic")
-    J_theta, J_s0 = policy_gradient_recursion(policy, f, D.policy_cost, seg, gamma=0.9)
+    # input is s_t alone: when reality IS the model, Eq. 12-13 give the exact gradient
+    # (with an end value: of J + 0.9^T V(s_T), the recursion starting from V_s).
+    policy, f, D, seg, rollout_J, *V = small_setup(discrete=False, model="basic", end_value=end_value)
+    V = V[0] if V else None
+    J_theta, J_s0 = policy_gradient_recursion(policy, f, D.policy_cost, seg, gamma=0.9, end_value=V)
     params = list(policy.parameters())
     eps = 1e-6
     for k in range(3):  # directional derivatives along random directions v
@@ -381,6 +395,24 @@ def test_6b_recursion_equals_finite_differences_of_J():
         with torch.no_grad():
             fd = (rollout_J(seg.s[0] + e)[0] - rollout_J(seg.s[0] - e)[0]) / (2 * eps)
         assert abs(fd - J_s0[b, i]) < 1e-6, (fd, J_s0[b, i])
+
+
+def test_7b_end_value_td_targets_closed_form():
+    # V's last layer set to a constant b, so V(s) = b / (1 - gamma) everywhere; then the
+    # TD targets are c + gamma b / (1 - gamma) (the episode goes on) and
+    # c + gamma c_fall / (1 - gamma) (it ended in a fall), by hand.
+    gamma, c_fall, b = 0.9, 3.0, 0.7
+    V = EndValue(2, identity_normalizer(2), gamma, fall_cost=c_fall, hidden=8).double()
+    with torch.no_grad():
+        V.net[-1].weight.zero_()
+        V.net[-1].bias.fill_(b)
+    s, s_next = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    cost = torch.tensor([0.5, 1.0, 2.0, 0.1], dtype=torch.float64)
+    fell = torch.tensor([False, True, False, True])
+    torch.testing.assert_close(V(s), torch.full((4,), b / (1 - gamma), dtype=torch.float64))
+    y = torch.where(fell, cost + gamma * c_fall / (1 - gamma), cost + gamma * b / (1 - gamma))
+    expected = (((b / (1 - gamma) - y) * (1 - gamma)) ** 2).mean()
+    torch.testing.assert_close(V.td_loss(V, cost, s, s_next, fell), expected)
 
 
 def test_7_value_from_reality_has_real_value_and_model_gradient():
@@ -591,6 +623,7 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("obs_dims_too_many", "--obs-dims 5 does not fit CartPole-v1's observations of shape (4,)"),
     ("restarts_without_velocities", "--restarts cannot set the state of Hopper-v5"),
     ("sigma_floor_discrete", "CartPole-v1 has discrete actions"),
+    ("fall_cost_without_end_value", "add --end-value 1"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -615,6 +648,7 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "restarts_unknown_state": ["--env", "odd_envs:NoState-v0", "--restarts", "0.1"],
         "whole_with_own_demos": ["--demos", demos_file("o.npz"), "--whole-demos", "1"],
         "sigma_floor_discrete": ["--min-log-sigma", "-1"],
+        "fall_cost_without_end_value": ["--fall-cost", "10"],
         "obs_dims_too_many": ["--obs-dims", "5"],
         # Hopper's first 8 coordinates hold its joint angles but not all of its velocities
         "restarts_without_velocities": ["--env", "Hopper-v5", "--obs-dims", "8", "--restarts", "0.1"],
@@ -748,6 +782,33 @@ def test_9m_min_log_sigma_floors_the_acting_noise(tmp_path):
         log_sigma[name] = enjoy.load_policy(tmp_path / name)[0].log_sigma.detach()
     assert log_sigma["free"].max() < -0.5, log_sigma
     assert log_sigma["floored"].min() >= -0.5, log_sigma
+
+
+def test_9n_end_value_learns_marks_falls_and_resumes(tmp_path):
+    out = tmp_path / "ev"
+    first = train.main(TINY + ["--end-value", "1", "--out", str(out)])
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    # The buffer marks a transition as a fall exactly where CartPole's own rule says the
+    # episode terminated: |x| > 2.4 or |angle| > 12 degrees in s'.
+    buf = ckpt["buffer"]
+    s_next = buf["s_next"]
+    by_rule = (s_next[:, 0].abs() > 2.4) | (s_next[:, 2].abs() > 12 * 2 * math.pi / 360)
+    assert buf["fell"].sum() > 0
+    assert torch.equal(buf["fell"], by_rule)
+    # V learned (its TD loss is logged) and V_target follows it, but only part of the way.
+    v_loss = [r["v_loss"] for r in ckpt["run"]["history"] if r.get("v_loss") is not None]
+    assert v_loss and all(math.isfinite(v) for v in v_loss)
+    diff = [(ckpt["V"][k] - ckpt["V_target"][k]).abs().max() for k in ckpt["V"]]
+    assert max(diff) > 0
+    # ... and an end-value run resumes with its V and its arguments: given a larger budget
+    # in the checkpoint, it goes on from the same V to the new end.
+    ckpt["args"]["env_steps"] = 2048
+    torch.save(ckpt, out / "checkpoint.pt")
+    resumed = train.main(["--resume", str(out)])
+    assert first["env_steps"] == 1536 and resumed["env_steps"] == 2048
+    after = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert after["args"]["end_value"] == 1 and after["args"]["fall_cost"] == 4.6
+    assert any(not torch.equal(after["V"][k], ckpt["V"][k]) for k in ckpt["V"])
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ evaluated; progress.csv, results.json and a one-line summary are written to
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import difflib
 import importlib
@@ -41,7 +42,7 @@ import expert
 from enjoy import first_coordinates, make_tensorboard, plot_learning_curve, policy_actor, record_video
 from discriminator import make_discriminator
 from forward_model import make_forward_model
-from mgail import Segment, policy_objective_unrolled
+from mgail import EndValue, Segment, policy_objective_unrolled
 from policy import Normalizer, Policy, from_env, to_env
 
 # Per-env defaults; every flag below can override them.
@@ -158,7 +159,7 @@ DEFAULTS = {
 FALLBACK = dict(env_steps=1_000_000, num_demos=4, num_envs=32, unroll=8, gamma=0.99, tau=3.0,
                 hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=10.0,
                 eval_every=10_000, obs_clip=0.0, disc="joint", bc_init=0, warmup=0, bc_anchor=0.0,
-                whole_demos=0, restarts=0.0, obs_dims=0)
+                whole_demos=0, restarts=0.0, obs_dims=0, end_value=0)
 
 
 def fail(msg: str) -> None:
@@ -221,6 +222,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="env steps at the start during which only f and D learn; pi stays fixed (per-env default: 0, MountainCar-v0, Ant-v5 and Humanoid-v5 50000)")
     p.add_argument("--bc-anchor", type=float,
                    help="weight w of a BC term in the policy step: minimise J + w * BC loss on expert pairs (per-env default: 0, J alone; Ant-v5 300, Humanoid-v5 30)")
+    p.add_argument("--end-value", type=int, choices=[0, 1],
+                   help="1: J also counts gamma^T V(s_T), a value learned by TD at each segment's end, so the "
+                        "gradient sees past step T (per-env default: 0, the paper's J; mgail.EndValue)")
+    p.add_argument("--fall-cost", type=float,
+                   help="with --end-value 1: cost per step, forever, of an episode that ended in a fall "
+                        "(default 4.6 = -log 0.01, the cost of a pair D is 99%% sure is the policy's)")
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
     p.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
@@ -239,6 +246,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for k in ("env_steps", "num_demos", "num_envs", "unroll", "eval_every", "eval_episodes", "final_episodes"):
         if getattr(args, k) <= 0:
             fail(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
+    if args.fall_cost is not None and not args.end_value:
+        fail("--fall-cost is the cost of a fall in the end value's TD targets: add --end-value 1, or leave it out")
+    args.fall_cost = 4.6 if args.fall_cost is None else args.fall_cost
     args.out = Path(args.out or f"runs/{args.env}-seed{args.seed}")
     return args
 
@@ -314,29 +324,35 @@ def state_jumper(env: gym.Env):
 
 
 class ReplayBuffer:
-    """The buffer B of Algorithm 1: real transitions (s, a, s', context), newest overwriting oldest."""
+    """The buffer B of Algorithm 1: real transitions (s, a, s', context, fell), newest overwriting oldest.
+
+    fell: the episode ended there by termination (a fall), not by the time limit; read
+    only by the end value's TD targets (--end-value).
+    """
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, context_len: int, device: torch.device):
         self.s = torch.zeros(capacity, obs_dim, device=device)
         self.a = torch.zeros(capacity, act_dim, device=device)
         self.s_next = torch.zeros(capacity, obs_dim, device=device)
         self.context = torch.zeros(capacity, context_len, obs_dim, device=device)
+        self.fell = torch.zeros(capacity, dtype=torch.bool, device=device)
         self.capacity, self.size, self.pos = capacity, 0, 0
 
-    def add(self, s, a, s_next, context) -> None:
+    def add(self, s, a, s_next, context, fell) -> None:
         idx = (self.pos + torch.arange(len(s), device=self.s.device)) % self.capacity
-        self.s[idx], self.a[idx], self.s_next[idx], self.context[idx] = s, a, s_next, context
+        self.s[idx], self.a[idx], self.s_next[idx], self.context[idx], self.fell[idx] = s, a, s_next, context, fell
         self.pos = (self.pos + len(s)) % self.capacity
         self.size = min(self.size + len(s), self.capacity)
 
     def state_dict(self) -> dict:
         n = self.size  # only the filled part; after wrap-around that is all of it
         return {"s": self.s[:n].clone(), "a": self.a[:n].clone(), "s_next": self.s_next[:n].clone(),
-                "context": self.context[:n].clone(), "size": self.size, "pos": self.pos}
+                "context": self.context[:n].clone(), "fell": self.fell[:n].clone(), "size": self.size, "pos": self.pos}
 
     def load_state_dict(self, state: dict) -> None:
         n = state["size"]
         self.s[:n], self.a[:n], self.s_next[:n], self.context[:n] = state["s"], state["a"], state["s_next"], state["context"]
+        self.fell[:n] = state.get("fell", False)  # (a checkpoint from before --end-value: none marked)
         self.size, self.pos = n, state["pos"]
 
     def sample(self, batch: int, recent: int | None = None) -> tuple[torch.Tensor, ...]:
@@ -344,6 +360,12 @@ class ReplayBuffer:
         n = min(self.size, recent or self.size)
         idx = (self.pos - 1 - torch.randint(0, n, (batch,), device=self.s.device)) % self.capacity
         return self.s[idx], self.a[idx], self.s_next[idx], self.context[idx]
+
+    def sample_ends(self, batch: int) -> tuple[torch.Tensor, ...]:
+        """A random batch of (s, a, s', fell) from the whole buffer, for the end value's TD step."""
+        idx = torch.randint(0, self.size, (batch,), device=self.s.device)
+        idx = (self.pos - 1 - idx) % self.capacity
+        return self.s[idx], self.a[idx], self.s_next[idx], self.fell[idx]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -366,6 +388,8 @@ def main(argv: list[str] | None = None) -> dict:
         env_defaults["restarts"] = 0.0
         # (... and a run from before --obs-dims saw whole observations)
         env_defaults["obs_dims"] = 0
+        # (... and a run from before --end-value had none)
+        env_defaults["end_value"] = 0
         args = argparse.Namespace(**{**vars(args), **env_defaults, **ckpt["args"], "out": Path(args.resume),
                                      "resume": args.resume})
     try:
@@ -432,6 +456,11 @@ def main(argv: list[str] | None = None) -> dict:
     opt_f = torch.optim.Adam(f.parameters(), lr=1e-3)
     buffer = ReplayBuffer(200_000, obs_dim, act_dim, f.history_len - 1, device)
     modules = {"policy": policy, "D": D, "f": f, "opt_pi": opt_pi, "opt_D": opt_D, "opt_f": opt_f}
+    V = None  # --end-value 1: V, a slowly following copy V_target for its TD targets, and their Adam
+    if args.end_value:
+        V = EndValue(obs_dim, normalizer, args.gamma, args.fall_cost, hidden=args.hidden).to(device)
+        V_target = copy.deepcopy(V).requires_grad_(False)
+        modules.update(V=V, V_target=V_target, opt_V=torch.optim.Adam(V.parameters(), lr=1e-3))
     # The loop's own state: everything a checkpoint needs beyond the networks and the buffer.
     run = {"env_steps": 0, "iteration": 0, "next_eval": 0, "wall_before": 0.0, "history": [],
            "train_returns": [], "stats": {}}
@@ -474,7 +503,7 @@ def main(argv: list[str] | None = None) -> dict:
     # (both drift toward 0.5 as pi imitates), f's one-step error, pi's entropy.
     csv_file = open(args.out / "progress.csv", "w", newline="")
     log = csv.DictWriter(csv_file, ["env_steps", "wall_seconds", "eval_return_mean", "eval_return_std",
-                                    "train_return", "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J", "bc_loss", "phi_acc"])
+                                    "train_return", "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J", "bc_loss", "phi_acc", "v_loss"])
     log.writeheader()
     log.writerows(run["history"])  # rows up to the checkpoint; later ones are redone
     tensorboard = make_tensorboard(args.out)
@@ -546,7 +575,7 @@ def main(argv: list[str] | None = None) -> dict:
                     run["train_returns"].append(float(ep_return[i] + reward[i]))
             ep_return = np.where(done, 0.0, ep_return + reward)
             # ... and push (s, a, s') into the buffer B.
-            buffer.add(obs, a, tensor(s_next), context)
+            buffer.add(obs, a, tensor(s_next), context, torch.as_tensor(term, device=device))
             done = torch.as_tensor(done, device=device)
             seg_s.append(obs), seg_xi.append(xi), seg_ctx.append(context), seg_done.append(done)
             obs_new = tensor(next_obs)
@@ -556,7 +585,8 @@ def main(argv: list[str] | None = None) -> dict:
             obs = obs_new
         run["env_steps"] += B * T
         run["iteration"] += 1
-        seg = Segment(torch.stack(seg_s), torch.stack(seg_xi), torch.stack(seg_ctx), torch.stack(seg_done))
+        seg = Segment(torch.stack(seg_s), torch.stack(seg_xi), torch.stack(seg_ctx), torch.stack(seg_done),
+                      s_end=tensor(s_next))
 
         # --- Algorithm 1: train the forward model f on B (one-step regression).
         for _ in range(args.model_updates):
@@ -580,6 +610,23 @@ def main(argv: list[str] | None = None) -> dict:
             loss_D.backward()
             opt_D.step()
 
+        # --- Not in Algorithm 1 (--end-value 1): V by TD(0) on the buffer with the current D's
+        # cost (mgail.EndValue), and V_target following it slowly (Polyak, 0.005 per step).
+        v_stats = {}
+        if V is not None:
+            for _ in range(5):
+                s, a, s_next, fell = buffer.sample_ends(256)
+                with torch.no_grad():
+                    cost = D.policy_cost(s, a)
+                loss_V = V.td_loss(V_target, cost, s, s_next, fell)
+                modules["opt_V"].zero_grad()
+                loss_V.backward()
+                modules["opt_V"].step()
+                with torch.no_grad():
+                    for p, p_target in zip(V.parameters(), V_target.parameters()):
+                        p_target.lerp_(p, 0.005)
+            v_stats = {"v_loss": loss_V.item()}
+
         # --- Algorithm 1: J_theta by Eq. 12-13 along the segment just collected, then the step.
         # (Autograd through the unrolled graph gives exactly the recursion's J_theta: mgail.py.)
         # Deviation from the paper (which does not say): the policy's learning rate decays
@@ -599,7 +646,7 @@ def main(argv: list[str] | None = None) -> dict:
         J, grad_norm, anchor_stats = torch.zeros(()), torch.zeros(()), {}
         for k in range(args.policy_updates if run["env_steps"] > args.warmup else 0):
             update_seg = recent_segments[-1 - k % len(recent_segments)]
-            J = policy_objective_unrolled(policy, f, D.policy_cost, update_seg, args.gamma)
+            J = policy_objective_unrolled(policy, f, D.policy_cost, update_seg, args.gamma, end_value=V)
             objective = J
             if args.bc_anchor > 0:
                 # Deviation from the paper (--bc-anchor w, default 0): J + w * BC's loss on 256
@@ -633,7 +680,7 @@ def main(argv: list[str] | None = None) -> dict:
                       file=sys.stderr)
                 sys.exit(3)
         run["stats"] = {"J": J.item(), "model_error": loss_f.item(), "entropy": policy.entropy(seg.s[0]).item(),
-                        **d_stats, **anchor_stats}
+                        **d_stats, **anchor_stats, **v_stats}
 
     # --- Final evaluation (or the results so far, if interrupted) and results.
     for sig, handler in previous_handlers.items():
