@@ -130,7 +130,13 @@ DEFAULTS = {
     # HalfCheetah's 8 (a guess at why: a fall takes longer than 8 steps, 0.12 s, to develop):
     # seeds 1-3 ended at 3,516, 4,215 and 4,483 (0.67, 0.82, 0.87; with T = 8 0.65, 0.64, 0.55).
     # |J_theta| at T = 16 was 172x the one at T = 1, at T = 32 2,620x (benchmarks/probe.py).
-    # These do NOT reach the expert: 0.79 +- 0.08 (BC 0.17); the policy still falls now and then.
+    # These did NOT reach the expert: 0.79 +- 0.08 (BC 0.17); the policy still fell now and then.
+    # Hence the end value (--end-value 1, a departure, mgail.EndValue): J + gamma^T V(s_T), V
+    # learned by TD with a fall costing 4.6 per step forever, so the policy step sees a fall
+    # coming past T = 16. Seeds 1 and 2 ended at 5,200.7 and 4,766.3 (1.01, 0.92; without it
+    # 0.67, 0.82; seed 1 ahead on every 400k window, seed 2 level up to 1.2M, then ahead); V
+    # rose from ~150 to ~560 in the steps before a fall. Seed 3 is still to run
+    # (benchmarks/NOTES.md). Before it:
     # w = 100 at T = 16: ahead on the periodic evaluations, 0.83, 0.68, 0.78 over 20 final episodes,
     # 0.77, 0.76, 0.80 over 200 (w = 30: 0.63, 0.74, 0.83); not yet re-run as Table 1's row.
     # A floor under sigma (--min-log-sigma -1.0, more acting noise late on) did worse (0.55, 0.72).
@@ -145,13 +151,14 @@ DEFAULTS = {
     "Humanoid-v5": dict(env_steps=2_000_000, num_demos=4, num_envs=16, unroll=16, gamma=0.99, tau=3.0,
                         hidden=256, model="advanced", policy_updates=1, model_updates=20, disc_updates=5,
                         grad_penalty=10.0, eval_every=20_000, obs_clip=10.0, bc_init=5_000, warmup=50_000,
-                        bc_anchor=30.0, whole_demos=1),
+                        bc_anchor=30.0, whole_demos=1, end_value=1),
 }
 # Any other env: HalfCheetah's settings as a starting point, not yet tuned. FALLBACK also
 # fills any key a task above leaves out (obs_clip: 0, no clipping, for all but Humanoid;
 # disc: "joint", one D network, for all but MountainCar; bc_init and warmup: 0, a random start,
 # for all but MountainCar, Ant and Humanoid; bc_anchor: 0, J alone, for all but Ant and Humanoid;
 # restarts: 0, every episode from a reset, for all but Walker2d and Ant;
+# end_value: 0, the paper's J that stops at T, for all but Humanoid;
 # whole_demos: 0 for all but Humanoid, so the demonstrations keep any episode in which the
 # expert fell: Walker2d seed 1, Ant seeds 1-3. On Ant whole sets would raise the bar above the
 # expert's own mean (demonstrations ~3,890, the expert 3,427-3,576 over 20 episodes), and BC
@@ -224,7 +231,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="weight w of a BC term in the policy step: minimise J + w * BC loss on expert pairs (per-env default: 0, J alone; Ant-v5 300, Humanoid-v5 30)")
     p.add_argument("--end-value", type=int, choices=[0, 1],
                    help="1: J also counts gamma^T V(s_T), a value learned by TD at each segment's end, so the "
-                        "gradient sees past step T (per-env default: 0, the paper's J; mgail.EndValue)")
+                        "gradient sees past step T (per-env default: 0, the paper's J; Humanoid-v5 1; mgail.EndValue)")
     p.add_argument("--fall-cost", type=float,
                    help="with --end-value 1: cost per step, forever, of an episode that ended in a fall "
                         "(default 4.6 = -log 0.01, the cost of a pair D is 99%% sure is the policy's)")
