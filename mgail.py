@@ -80,7 +80,7 @@ class Segment:
 class EndValue(nn.Module):
     """V(s): the discounted cost still to come from s, the tail that J(theta) cuts off at T.
 
-    Deviation from the paper (train.py --end-value, off by default): the paper's J
+    Deviation from the paper (train.py --end-value; on for Humanoid-v5 only): the paper's J
     stops at T, so its recursion starts from J'_s' = 0 and nothing after step T
     reaches theta. With V the objective becomes
 
