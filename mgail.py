@@ -86,8 +86,8 @@ class EndValue(nn.Module):
 
         J(theta) = sum_{t=0}^{T-1} gamma^t c(s_t, a_t) + gamma^T V(s_T),
 
-    and the recursion starts from J'_s' = V_s(s_T) (SVG(infinity) with a value at
-    its end, as in Heess et al. 2015). V is learned by TD(0) on the buffer's real
+    and the recursion starts from J'_s' = V_s(s_T): SVG(infinity)'s unrolled
+    recursion, ended by a learned value as SVG(1) uses one (Heess et al. 2015). V is learned by TD(0) on the buffer's real
     transitions, with the current c:
 
         V(s) <- c(s, a) + gamma V_target(s')           if the episode goes on,
@@ -110,7 +110,7 @@ class EndValue(nn.Module):
 
     def td_loss(self, target_net: "EndValue", cost: torch.Tensor, s: torch.Tensor, s_next: torch.Tensor,
                 fell: torch.Tensor) -> torch.Tensor:
-        """Mean squared TD(0) error, measured in units of c (divided by 1/(1 - gamma))."""
+        """Mean squared TD(0) error, scaled by (1 - gamma) so that it is in units of c."""
         with torch.no_grad():
             v_next = torch.where(fell, torch.full_like(cost, self.fall_cost / (1.0 - self.gamma)), target_net(s_next))
             y = cost + self.gamma * v_next

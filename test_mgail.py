@@ -311,7 +311,7 @@ def small_setup(discrete: bool, model: str = "basic", T: int = 6, B: int = 3, en
     """A float64 policy, model and cost; reality is the model itself plus a reset at t = 2 in row 0.
 
     end_value: J also counts 0.9^T V(s_T) for a random V (mgail.EndValue), and row 2's
-    episode ends at the last step, so its V term is left out."""
+    episode ends at the last step, so its V term is left out. Returns V too (None without)."""
     torch.manual_seed(1)
     obs_dim, act_dim = 3, 2
     norm = identity_normalizer(obs_dim)
@@ -345,14 +345,13 @@ def small_setup(discrete: bool, model: str = "basic", T: int = 6, B: int = 3, en
     with torch.no_grad():
         _, states = rollout_J(s0)
     seg = Segment(states[:T], xi, ctx, done, s_end=states[T])
-    return (policy, f, D, seg, rollout_J) if V is None else (policy, f, D, seg, rollout_J, V)
+    return policy, f, D, seg, rollout_J, V
 
 
 @pytest.mark.parametrize("discrete,model", [(False, "basic"), (False, "advanced"), (True, "basic"), (True, "advanced")])
 @pytest.mark.parametrize("end_value", [False, True])
 def test_6a_recursion_equals_autograd_through_unrolled_graph(discrete, model, end_value):
-    policy, f, D, seg, _, *V = small_setup(discrete, model, end_value=end_value)
-    V = V[0] if V else None
+    policy, f, D, seg, _, V = small_setup(discrete, model, end_value=end_value)
     J_theta, J_s0 = policy_gradient_recursion(policy, f, D.policy_cost, seg, gamma=0.9, end_value=V)
     s0 = seg.s[0].clone().requires_grad_(True)
     seg_s0 = Segment(torch.cat([s0.unsqueeze(0), seg.s[1:]]), seg.xi, seg.context, seg.done, seg.s_end)
@@ -369,8 +368,7 @@ def test_6b_recursion_equals_finite_differences_of_J(end_value):
     # Continuous actions and the basic model, so J(theta) is smooth and the model's
     # input is s_t alone: when reality IS the model, Eq. 12-13 give the exact gradient
     # (with an end value: of J + 0.9^T V(s_T), the recursion starting from V_s).
-    policy, f, D, seg, rollout_J, *V = small_setup(discrete=False, model="basic", end_value=end_value)
-    V = V[0] if V else None
+    policy, f, D, seg, rollout_J, V = small_setup(discrete=False, model="basic", end_value=end_value)
     J_theta, J_s0 = policy_gradient_recursion(policy, f, D.policy_cost, seg, gamma=0.9, end_value=V)
     params = list(policy.parameters())
     eps = 1e-6

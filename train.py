@@ -362,17 +362,15 @@ class ReplayBuffer:
         self.fell[:n] = state.get("fell", False)  # (a checkpoint from before --end-value: none marked)
         self.size, self.pos = n, state["pos"]
 
-    def sample(self, batch: int, recent: int | None = None) -> tuple[torch.Tensor, ...]:
-        """A random batch, from the `recent` newest transitions if given (D sees the current policy)."""
+    def indices(self, batch: int, recent: int | None = None) -> torch.Tensor:
+        """Random positions, among the `recent` newest transitions if given (D sees the current policy)."""
         n = min(self.size, recent or self.size)
-        idx = (self.pos - 1 - torch.randint(0, n, (batch,), device=self.s.device)) % self.capacity
-        return self.s[idx], self.a[idx], self.s_next[idx], self.context[idx]
+        return (self.pos - 1 - torch.randint(0, n, (batch,), device=self.s.device)) % self.capacity
 
-    def sample_ends(self, batch: int) -> tuple[torch.Tensor, ...]:
-        """A random batch of (s, a, s', fell) from the whole buffer, for the end value's TD step."""
-        idx = torch.randint(0, self.size, (batch,), device=self.s.device)
-        idx = (self.pos - 1 - idx) % self.capacity
-        return self.s[idx], self.a[idx], self.s_next[idx], self.fell[idx]
+    def sample(self, batch: int, recent: int | None = None) -> tuple[torch.Tensor, ...]:
+        """A random batch of (s, a, s', context)."""
+        idx = self.indices(batch, recent)
+        return self.s[idx], self.a[idx], self.s_next[idx], self.context[idx]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -619,10 +617,11 @@ def main(argv: list[str] | None = None) -> dict:
 
         # --- Not in Algorithm 1 (--end-value 1): V by TD(0) on the buffer with the current D's
         # cost (mgail.EndValue), and V_target following it slowly (Polyak, 0.005 per step).
-        v_stats = {}
+        loss_V, v_stats = torch.zeros(()), {}
         if V is not None:
             for _ in range(5):
-                s, a, s_next, fell = buffer.sample_ends(256)
+                idx = buffer.indices(256)
+                s, a, s_next, fell = buffer.s[idx], buffer.a[idx], buffer.s_next[idx], buffer.fell[idx]
                 with torch.no_grad():
                     cost = D.policy_cost(s, a)
                 loss_V = V.td_loss(V_target, cost, s, s_next, fell)
@@ -680,6 +679,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         # A NaN or Inf stops the run, naming where it appeared; the last checkpoint is kept.
         for name, value in (("forward model f (loss)", loss_f), ("discriminator D (loss)", loss_D),
+                            ("end value V (TD loss)", loss_V),
                             ("policy (J_theta)", grad_norm), ("policy (weights)", sum(p.sum() for p in policy.parameters()))):
             if not torch.isfinite(value):
                 print(f"error: non-finite value in the {name} at iteration {run['iteration']} "
