@@ -133,10 +133,10 @@ DEFAULTS = {
     # These did NOT reach the expert: 0.79 +- 0.08 (BC 0.17); the policy still fell now and then.
     # Hence the end value (--end-value 1, a departure, mgail.EndValue): J + gamma^T V(s_T), V
     # learned by TD with a fall costing 4.6 per step forever, so the policy step sees a fall
-    # coming past T = 16. Seeds 1 and 2 ended at 5,200.7 and 4,766.3 (1.01, 0.92; without it
-    # 0.67, 0.82; seed 1 ahead on every 400k window, seed 2 level up to 1.2M, then ahead); V
-    # rose from ~150 to ~560 in the steps before a fall. Seed 3 is still to run
-    # (benchmarks/NOTES.md). Before it:
+    # coming past T = 16. Seeds 1-3 ended at 5,200.7, 4,766.3 and 3,440.9 (1.01, 0.92, 0.66:
+    # 0.86 +- 0.15, still below the bar; without it 0.67, 0.82, 0.87): better on two seeds,
+    # worse on the third, higher in the mean. V rose from ~150 to ~450-570 in the steps before
+    # a fall, seed 3's too, which still fell in 7 of 10 episodes (benchmarks/NOTES.md). Before it:
     # w = 100 at T = 16: ahead on the periodic evaluations, 0.83, 0.68, 0.78 over 20 final episodes,
     # 0.77, 0.76, 0.80 over 200 (w = 30: 0.63, 0.74, 0.83); not yet re-run as Table 1's row.
     # A floor under sigma (--min-log-sigma -1.0, more acting noise late on) did worse (0.55, 0.72).
