@@ -87,8 +87,8 @@ class EndValue(nn.Module):
         J(theta) = sum_{t=0}^{T-1} gamma^t c(s_t, a_t) + gamma^T V(s_T),
 
     and the recursion starts from J'_s' = V_s(s_T): SVG(infinity)'s unrolled
-    recursion, ended by a learned value as SVG(1) uses one (Heess et al. 2015). V is learned by TD(0) on the buffer's real
-    transitions, with the current c:
+    recursion, ended by a learned value as SVG(1) uses one (Heess et al. 2015).
+    V is learned by TD(0) on the buffer's real transitions, with the current c:
 
         V(s) <- c(s, a) + gamma V_target(s')           if the episode goes on,
         V(s) <- c(s, a) + gamma c_fall / (1 - gamma)   if it ended in a fall (terminated).
