@@ -622,6 +622,7 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("restarts_without_velocities", "--restarts cannot set the state of Hopper-v5"),
     ("sigma_floor_discrete", "CartPole-v1 has discrete actions"),
     ("fall_cost_without_end_value", "add --end-value 1"),
+    ("all_envs_noiseless", "at least one env acts with noise"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -647,6 +648,7 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "whole_with_own_demos": ["--demos", demos_file("o.npz"), "--whole-demos", "1"],
         "sigma_floor_discrete": ["--min-log-sigma", "-1"],
         "fall_cost_without_end_value": ["--fall-cost", "10"],
+        "all_envs_noiseless": ["--num-envs", "4", "--noiseless-envs", "4"],
         "obs_dims_too_many": ["--obs-dims", "5"],
         # Hopper's first 8 coordinates hold its joint angles but not all of its velocities
         "restarts_without_velocities": ["--env", "Hopper-v5", "--obs-dims", "8", "--restarts", "0.1"],
@@ -780,6 +782,27 @@ def test_9m_min_log_sigma_floors_the_acting_noise(tmp_path):
         log_sigma[name] = enjoy.load_policy(tmp_path / name)[0].log_sigma.detach()
     assert log_sigma["free"].max() < -0.5, log_sigma
     assert log_sigma["floored"].min() >= -0.5, log_sigma
+
+
+def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
+    """--noiseless-envs K: the first K of the B envs act with xi = 0, so their actions are
+    mu_theta(s) exactly; the others carry the Gaussian noise xi * sigma. pi stays fixed (the
+    warm-up spans the run), so the saved policy is the one that acted; the buffer holds
+    step t of env i in row t * B + i."""
+    sys.path.insert(0, str(ROOT))
+    import enjoy
+    out = tmp_path / "nl"
+    train.main(["--env", "Hopper-v5", "--env-steps", "64", "--num-envs", "4", "--unroll", "8",
+                "--noiseless-envs", "1", "--warmup", "1000", "--hidden", "16", "--model-updates", "1",
+                "--disc-updates", "1", "--eval-every", "64", "--eval-episodes", "1", "--final-episodes", "1",
+                "--out", str(out)])
+    policy, _ = enjoy.load_policy(out)
+    buf = torch.load(out / "checkpoint.pt", weights_only=False)["buffer"]
+    with torch.no_grad():
+        gap = (buf["a"] - policy.mode(buf["s"])).abs().max(dim=1).values.view(-1, 4)  # (T, B)
+    assert gap.shape == (16, 4)
+    assert gap[:, 0].max() < 1e-6, gap[:, 0]          # env 0: mu_theta(s), no noise
+    assert gap[:, 1:].min() > 1e-3, gap[:, 1:].min()  # envs 1-3: mu + xi * sigma, sigma = e^-0.5
 
 
 def test_9n_end_value_learns_marks_falls_and_resumes(tmp_path):

@@ -204,6 +204,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-log-sigma", type=float,
                    help="floor under the Gaussian policy's learned log sigma, continuous actions only "
                         "(default: none, sigma shrinks as J asks)")
+    p.add_argument("--noiseless-envs", type=int,
+                   help="this many of the --num-envs envs act with xi = 0, the deterministic policy that "
+                        "evaluation runs; the rest act with noise (default 0: all of them)")
     p.add_argument("--policy-lr", type=float, default=1e-3, help="Adam learning rate of the policy")
     p.add_argument("--constant-lr", action="store_true",
                    help="keep the policy's learning rate fixed (default: it decays linearly to 0 over the budget)")
@@ -253,6 +256,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for k in ("env_steps", "num_demos", "num_envs", "unroll", "eval_every", "eval_episodes", "final_episodes"):
         if getattr(args, k) <= 0:
             fail(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
+    if args.noiseless_envs is not None and not 0 <= args.noiseless_envs < args.num_envs:
+        fail(f"--noiseless-envs must be from 0 to --num-envs - 1 ({args.num_envs - 1}), got {args.noiseless_envs}: "
+             f"at least one env acts with noise")
+    args.noiseless_envs = args.noiseless_envs or 0
     if args.fall_cost is not None and not args.end_value:
         fail("--fall-cost is the cost of a fall in the end value's TD targets: add --end-value 1, or leave it out")
     args.fall_cost = 4.6 if args.fall_cost is None else args.fall_cost
@@ -569,6 +576,12 @@ def main(argv: list[str] | None = None) -> dict:
         seg_s, seg_xi, seg_ctx, seg_done = [], [], [], []
         for t in range(T):
             xi = policy.sample_xi(B).to(device)  # (B, act_dim)
+            # --noiseless-envs K (not in the paper, default 0): the first K envs act with
+            # xi = 0, i.e. mu_theta(s) or argmax pi, the policy that evaluation runs. Their
+            # segments carry xi = 0 into J, so the policy step also sees where the noiseless
+            # policy goes. (Humanoid-v5, seed 3: acting with its noise its final policy kept
+            # 8 of 10 episodes whole, without it 3; benchmarks/NOTES.md.)
+            xi[:args.noiseless_envs] = 0.0
             with torch.no_grad():
                 a = policy(obs, xi)  # (B, act_dim): one-hot, or a Gaussian sample
             next_obs, reward, term, trunc, info = envs.step(to_env(a, act_space))
