@@ -3,8 +3,9 @@ and the optional TensorBoard writer and learning-curve plot that train.py uses.
 
     python enjoy.py runs/CartPole-v1-seed1                  # 10 deterministic episodes
     python enjoy.py runs/CartPole-v1-seed1 --video          # also writes runs/.../policy.gif
+    python enjoy.py runs/Humanoid-v5-seed3 --noise 1        # acting with its noise, as in training
 
-The last line printed is a JSON object {"env", "return_mean", "return_std", "episodes"},
+The last line printed is a JSON object {"env", "return_mean", "return_std", "episodes", "noise"},
 as `expert.py --evaluate` prints for an expert.
 
 Animations use imageio (installed with gymnasium[mujoco]). MuJoCo renders
@@ -57,9 +58,22 @@ def load_policy(run_dir: Path) -> tuple[Policy, dict]:
     return policy.eval(), args
 
 
-def policy_actor(policy: Policy, space: gym.Space, device: torch.device | str = "cpu"):
-    """observations (B, obs_dim) -> env actions of the deterministic policy (argmax / mu, clipped to the bounds)."""
-    return lambda o: to_env(policy.mode(torch.as_tensor(np.asarray(o), dtype=torch.float32, device=device)), space)
+def policy_actor(policy: Policy, space: gym.Space, device: torch.device | str = "cpu",
+                 noise: float = 0.0, generator: torch.Generator | None = None):
+    """observations (B, obs_dim) -> env actions (clipped to the bounds).
+
+    noise = 0: the deterministic policy (argmax / mu), the one the paper and train.py evaluate.
+    noise = k > 0: a = pi(s, k xi), the policy's own noise scaled by k; k = 1 acts as training
+    acts (a = mu + xi sigma, Eq. 9, or a Gumbel-Softmax sample). A diagnostic: how much of a
+    return depends on acting with the noise the policy was trained with (benchmarks/NOTES.md).
+    """
+    def act(o):
+        s = torch.as_tensor(np.asarray(o), dtype=torch.float32, device=device)
+        if noise == 0.0:
+            return to_env(policy.mode(s), space)
+        xi = policy.sample_xi(s.shape[0], generator).to(device)
+        return to_env(policy(s, noise * xi), space)
+    return act
 
 
 @torch.no_grad()
@@ -121,16 +135,22 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=10, help="evaluation episodes")
     p.add_argument("--seed", type=int, default=0, help="episode i starts from reset(seed + i)")
     p.add_argument("--video", action="store_true", help="also save one episode as <run>/policy.gif")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="act with the policy's noise scaled by this (1: as in training; default 0: deterministic)")
     args = p.parse_args()
+    if args.noise < 0:
+        raise SystemExit(f"error: --noise scales the policy's noise and must be >= 0, got {args.noise}")
     run_dir = Path(args.run)
     policy, run_args = load_policy(run_dir)
     env = first_coordinates(gym.make(run_args["env"]), run_args.get("obs_dims", 0))
-    act = policy_actor(policy, env.action_space)
+    generator = torch.Generator().manual_seed(args.seed)  # the noise repeats with --seed
+    act = policy_actor(policy, env.action_space, noise=args.noise, generator=generator)
     if args.video:
         ret = record_video(act, run_args["env"], run_dir / "policy.gif", args.seed, obs_dims=run_args.get("obs_dims", 0))
         print(f"wrote {run_dir / 'policy.gif'} (return {ret:.1f})", file=sys.stderr)
     mean, std = expert.evaluate(act, env, args.episodes, args.seed)
-    print(json.dumps({"env": run_args["env"], "return_mean": mean, "return_std": std, "episodes": args.episodes}))
+    print(json.dumps({"env": run_args["env"], "return_mean": mean, "return_std": std, "episodes": args.episodes,
+                      "noise": args.noise}))
 
 
 if __name__ == "__main__":

@@ -964,6 +964,37 @@ def test_11c_enjoy_evaluates_a_saved_run(tmp_path):
     assert (repeated["return_mean"], repeated["return_std"]) == (results["eval_return_mean"], results["eval_return_std"])
 
 
+def test_11c2_enjoy_noise_acts_with_the_policys_own_noise(tmp_path):
+    """enjoy.py --noise k: a = clip(mu_theta(s) + k xi sigma) with xi ~ N(0, 1) drawn from the
+    given generator; k = 0 is the deterministic mu_theta(s). Checked against mu, sigma and xi
+    computed here from the network's output, and through the CLI (JSON, bad value)."""
+    sys.path.insert(0, str(ROOT))
+    import enjoy
+    train.main(["--env", "Hopper-v5", "--env-steps", "64", "--num-envs", "4", "--unroll", "8", "--hidden", "16",
+                "--model-updates", "1", "--disc-updates", "1", "--eval-every", "64", "--eval-episodes", "1",
+                "--final-episodes", "1", "--out", str(tmp_path)])
+    policy, _ = enjoy.load_policy(tmp_path)
+    space = gym.make("Hopper-v5").action_space
+    s = np.random.default_rng(0).normal(size=(5, 11)).astype(np.float32)
+    with torch.no_grad():
+        mu = policy.net(policy.normalizer(torch.as_tensor(s))).numpy()
+        sigma = policy.log_sigma.exp().numpy()
+        xi = torch.randn((5, 3), generator=torch.Generator().manual_seed(7)).numpy()
+        for k in (0.0, 0.5, 1.0):
+            act = enjoy.policy_actor(policy, space, noise=k, generator=torch.Generator().manual_seed(7))
+            expected = space.low + (np.clip(mu + k * xi * sigma, -1, 1) + 1) * 0.5 * (space.high - space.low)
+            np.testing.assert_allclose(act(s), expected, atol=1e-5)
+    assert np.abs(xi * sigma).max() > 1e-2  # the noise is large enough for k to matter
+    proc = subprocess.run([sys.executable, str(ROOT / "enjoy.py"), str(tmp_path), "--episodes", "1", "--noise", "1"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["noise"] == 1.0
+    proc = subprocess.run([sys.executable, str(ROOT / "enjoy.py"), str(tmp_path), "--noise", "-1"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode != 0 and proc.stderr.strip().startswith("error: --noise"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_11d_probe_reports_what_D_looks_at(tmp_path):
     train.main(TINY + ["--out", str(tmp_path)])
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe.py"), str(tmp_path)],
