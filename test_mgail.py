@@ -873,6 +873,28 @@ def test_10b_killed_run_resumes_without_losing_progress(tmp_path):
     assert all(b - a <= 768 for a, b in zip(steps, steps[1:]))  # one evaluation every 512 steps (+ an iteration)
 
 
+def test_10b2_replay_buffer_saves_its_filled_part_and_reloads_it():
+    """A part-filled buffer saves copies of its filled rows only; a full one saves its own
+    tensors without a copy. Either reloads into an empty buffer to the same rows, size and pos."""
+    def filled(n):
+        buf = train.ReplayBuffer(6, 2, 1, 3, torch.device("cpu"))
+        for i in range(n):  # one transition at a time, values that tell the rows apart
+            buf.add(torch.full((1, 2), float(i)), torch.full((1, 1), -float(i)), torch.full((1, 2), i + 0.5),
+                    torch.full((1, 3, 2), 10.0 + i), torch.tensor([i % 2 == 0]))
+        return buf
+    part, full = filled(4), filled(9)  # 9 > 6: wrapped around, pos 3
+    sd = part.state_dict()
+    assert sd["s"].shape == (4, 2) and sd["s"].data_ptr() != part.s.data_ptr()
+    assert full.state_dict()["s"].data_ptr() == full.s.data_ptr()
+    for buf in (part, full):
+        again = train.ReplayBuffer(6, 2, 1, 3, torch.device("cpu"))
+        again.load_state_dict(buf.state_dict())
+        assert (again.size, again.pos) == (buf.size, buf.pos)
+        for name in ("s", "a", "s_next", "context", "fell"):
+            assert torch.equal(getattr(again, name), getattr(buf, name)), name
+    assert full.s[:, 0].tolist() == [6.0, 7.0, 8.0, 3.0, 4.0, 5.0]
+
+
 def test_10c_sigterm_saves_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *TINY[:2], "--env-steps", "100000",
