@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> dict:
                       f"{row['wall_seconds']:.0f}s", flush=True)
         if env_steps >= args.env_steps or stop["signal"]:
             break
-        # A save writes the whole buffer (Humanoid-v5: 1.4 GB, ~13 s on a 2-core CI machine), so the
+        # A save writes the whole buffer (Humanoid-v5: 1.4 GB, 8-13 s on a 2-core machine), so the
         # next one waits at least 25 times as long as the last took: saves cost <= ~4% of the run.
         if time.time() - last_checkpoint > max(60 * args.checkpoint_minutes, 25 * save_seconds):
             t_save = time.time()
