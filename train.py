@@ -241,8 +241,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, help="env steps between evaluations (per-env default)")
     p.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     p.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
-    p.add_argument("--checkpoint-minutes", type=float, default=2.0, help="minutes between checkpoints, at least: a save that took d seconds is "
-                        "followed by the next after 25 d or more")
+    p.add_argument("--checkpoint-minutes", type=float, default=2.0,
+                   help="minutes between checkpoints, at least: after a save that took d seconds the next "
+                        "waits 25 d or more")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation")
     p.add_argument("--final-episodes", type=int, default=20, help="episodes of the final evaluation")
     args = p.parse_args(argv)
