@@ -623,6 +623,7 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("sigma_floor_discrete", "CartPole-v1 has discrete actions"),
     ("fall_cost_without_end_value", "add --end-value 1"),
     ("all_envs_noiseless", "at least one env acts with noise"),
+    ("default_noiseless_too_many", "add --noiseless-envs N, N from 0 to 3"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -649,6 +650,7 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "sigma_floor_discrete": ["--min-log-sigma", "-1"],
         "fall_cost_without_end_value": ["--fall-cost", "10"],
         "all_envs_noiseless": ["--num-envs", "4", "--noiseless-envs", "4"],
+        "default_noiseless_too_many": ["--env", "Humanoid-v5", "--num-envs", "4"],
         "obs_dims_too_many": ["--obs-dims", "5"],
         # Hopper's first 8 coordinates hold its joint angles but not all of its velocities
         "restarts_without_velocities": ["--env", "Hopper-v5", "--obs-dims", "8", "--restarts", "0.1"],
@@ -784,11 +786,12 @@ def test_9m_min_log_sigma_floors_the_acting_noise(tmp_path):
     assert log_sigma["floored"].min() >= -0.5, log_sigma
 
 
-def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
+def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path, monkeypatch):
     """--noiseless-envs K: the first K of the B envs act with xi = 0, so their actions are
     mu_theta(s) exactly; the others carry the Gaussian noise xi * sigma. pi stays fixed (the
     warm-up spans the run), so the saved policy is the one that acted; the buffer holds
-    step t of env i in row t * B + i."""
+    step t of env i in row t * B + i. K is 4 for Humanoid-v5 by default, 0 elsewhere, and a
+    checkpoint written before the flag existed resumes with noise in every env."""
     sys.path.insert(0, str(ROOT))
     import enjoy
     out = tmp_path / "nl"
@@ -803,6 +806,22 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
     assert gap.shape == (16, 4)
     assert gap[:, 0].max() < 1e-6, gap[:, 0]          # env 0: mu_theta(s), no noise
     assert gap[:, 1:].min() > 1e-3, gap[:, 1:].min()  # envs 1-3: mu + xi * sigma, sigma = e^-0.5
+
+    assert train.parse_args(["--env", "Humanoid-v5"]).noiseless_envs == 4
+    assert train.parse_args(["--env", "Hopper-v5"]).noiseless_envs == 0
+    # Were Hopper's default 2 now, a checkpoint without the key would still resume with 0.
+    monkeypatch.setitem(train.DEFAULTS, "Hopper-v5", {**train.DEFAULTS["Hopper-v5"], "noiseless_envs": 2})
+    ck = torch.load(out / "checkpoint.pt", weights_only=False)
+    ck["args"].pop("noiseless_envs")
+    ck["args"]["env_steps"] = 128
+    torch.save(ck, out / "checkpoint.pt")
+    train.main(["--resume", str(out)])
+    after = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert after["args"]["noiseless_envs"] == 0
+    with torch.no_grad():
+        gap = (after["buffer"]["a"] - policy.mode(after["buffer"]["s"])).abs().max(dim=1).values.view(-1, 4)
+    assert gap.shape == (32, 4)
+    assert gap[16:].min() > 1e-3, gap[16:].min()  # steps 16-31, after the resume: all four envs with noise
 
 
 def test_9n_end_value_learns_marks_falls_and_resumes(tmp_path):
