@@ -60,8 +60,10 @@ from policy import Normalizer, Policy, from_env, to_env
 #               -190 to about -85 after 60-100k steps (README, Departures).
 #   policy_updates, model_updates, disc_updates: gradient steps on pi, f and D per iteration.
 DEFAULTS = {
-    # CartPole: small nets suffice; one demonstration (500 pairs) is enough.
-    "CartPole-v1": dict(env_steps=30_000, num_demos=1, num_envs=8, unroll=32, gamma=0.99, tau=1.0,
+    # CartPole: small nets suffice; one demonstration (500 pairs) is enough. 50k env steps,
+    # Table 1's budget: at 30k seeds 1-3 ended at 489.1, 500.0, 439.0 (0.9495 normalised, just
+    # under 0.95), at 50k at 492.9, 500.0, 465.8 (0.97; the policy's rate decays over the budget).
+    "CartPole-v1": dict(env_steps=50_000, num_demos=1, num_envs=8, unroll=32, gamma=0.99, tau=1.0,
                         hidden=64, model="advanced", policy_updates=1, model_updates=20, disc_updates=5, grad_penalty=0.0, eval_every=1_024),
     # Acrobot and MountainCar: as CartPole, with the budget of Table 1 and tau = 3.
     # Expert episodes are short (~65 and ~100 steps), so 4 demonstrations are 260-400 pairs.
