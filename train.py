@@ -267,8 +267,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             fail(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
     if not 0 <= args.noiseless_envs < args.num_envs:
         if not noiseless_given:  # the env's default, with fewer envs than it was set for
-            fail(f"{args.env} acts without noise in {args.noiseless_envs} envs by default, which leaves none of "
-                 f"--num-envs {args.num_envs} acting with noise: add --noiseless-envs N, N from 0 to {args.num_envs - 1}")
+            fail(f"{args.env} acts without noise in {args.noiseless_envs} envs by default, which leaves none "
+                 f"of --num-envs {args.num_envs} acting with noise: "
+                 f"add --noiseless-envs N, N from 0 to {args.num_envs - 1}")
         fail(f"--noiseless-envs must be from 0 to --num-envs - 1 ({args.num_envs - 1}), got {args.noiseless_envs}: "
              f"at least one env acts with noise")
     if args.fall_cost is not None and not args.end_value:
