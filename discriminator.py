@@ -69,9 +69,9 @@ class Discriminator(nn.Module):
     def policy_cost(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """The per-step cost c(s, a) that the policy minimises in mgail.py.
 
-        The paper's objective (Eq. 12-13) sums D(s, a) itself. Deviation from
-        the paper: like the authors' code, we use c = -log(1 - D) = -log
-        D_expert = softplus(l), the "non-saturating" GAN loss. Both are
+        The paper's objective (Eq. 12-13) sums D(s, a) itself (`forward`, train.py
+        --cost D). Deviation from the paper (--cost log): like the authors' code, we
+        use c = -log(1 - D) = -log D_expert = softplus(l), the "non-saturating" GAN loss. Both are
         increasing in D, so both push D down; but when D is close to 1 (the
         policy is easy to spot, e.g. early in training) dD/dl = D(1-D) ~ 0,
         while d(-log(1-D))/dl = D ~ 1 keeps the gradient alive.
@@ -119,8 +119,8 @@ def classifier_loss(net: nn.Module, x_pi: torch.Tensor, x_exp: torch.Tensor,
 class FactoredDiscriminator(Discriminator):
     """Eq. 6 taken literally: l(s, a) = -log phi(s, a) - log psi(s), one net for each factor.
 
-    Deviation from the paper and the authors' code (train.py --disc factored, the default
-    for MountainCar-v0 only): both fit ONE network to l(s, a). Where the policy's states
+    Deviation from the paper and the authors' code (train.py --disc factored): both fit
+    ONE network to l(s, a). Where the policy's states
     already differ from the expert's, that network can tell the classes apart by the
     state alone and need not learn how l depends on a, yet the policy follows exactly
     that dependence, grad_a D. Here the two ratios of Eq. 6 are learned apart:
@@ -136,12 +136,8 @@ class FactoredDiscriminator(Discriminator):
     classifier's optimal logit is the log-ratio of its two classes' densities), so at
     the optimum l is Eq. 6's logit exactly (test_mgail.py trains both against analytic
     phi and psi). phi is learned where it is defined for both policies, at the expert's
-    states; elsewhere h is the net's extrapolation. On MountainCar-v0 (200k env steps,
-    20 final episodes) it took seeds 1-3 from -133.3 / -130.1 / -200.0 to -115.5 /
-    -119.3 / -137.8 from scratch, and from a BC start it keeps the expert-level policy
-    (-110.5 / -108.3 / -103.8, Table 1) that one network drifted away from
-    (benchmarks/NOTES.md). On Ant-v5 it gave an action gradient that points toward
-    the expert's action at the policy's own states, but no return.
+    states; elsewhere h is the net's extrapolation. (The evidence, task by task:
+    benchmarks/NOTES.md, MountainCar-v0 and Ant-v5.)
     """
 
     def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, hidden: int = 64):

@@ -22,10 +22,11 @@ Two models, as compared in Figure 4:
 
 Both predict the change of state, in units of its spread in the expert data:
     s' = s + sigma_delta * g(s_hat, a)
-Deviation from the paper: the authors' model outputs the (normalised) next
-state itself. Predicting the change is the usual choice for physical systems
-sampled at a small time step: s' is close to s, so the identity is free and
-the net only has to learn the small correction, and f_s starts near I.
+Deviation from the paper (train.py --f-delta 1; 0 gives the paper's model): the
+authors' model outputs the normalised next state itself, s' = mean + std * g.
+Predicting the change is the usual choice for physical systems sampled at a
+small time step: s' is close to s, so the identity is free and the net only has
+to learn the small correction, and f_s starts near I.
 
 Used by: train.py (fitting f on the replay buffer), mgail.py (f_s, f_a).
 """
@@ -41,50 +42,50 @@ from policy import Normalizer, mlp
 class ForwardModel(nn.Module):
     """What both models share: s' = s + sigma_delta * g(s_hat, a, context), and its regression loss.
 
-    Each model defines g(s, a, context), the normalised change of state (B, obs_dim).
+    Each model defines g(s, a, context), the normalised change of state (B, obs_dim), or
+    with predict_change=False the normalised next state, as the authors' model does.
     """
 
     history_len = 1  # number of states the model reads: s_t and the H-1 before it
-    # True: f sees the action the env executed, clip(a, -1, 1) (continuous actions; set by train.py).
-    clip_actions = False
 
-    def __init__(self, normalizer: Normalizer, delta_std: np.ndarray):
+    def __init__(self, normalizer: Normalizer, delta_std: np.ndarray, predict_change: bool = True):
         super().__init__()
         self.normalizer = normalizer
+        self.predict_change = predict_change
         # A coordinate that never changes in the demonstrations (std < 1e-6) would make a zero
         # target scale: it keeps the env's own units instead (as in policy.Normalizer).
         self.register_buffer("delta_std", torch.as_tensor(np.where(delta_std < 1e-6, 1.0, delta_std),
                                                           dtype=torch.float32))
 
-    def executed(self, a: torch.Tensor) -> torch.Tensor:
-        """The action the env acts on. With clip_actions, clip(a, -1, 1): then f_a = 0 outside the
-        bounds, as in the env. Without it, f extrapolates past the bounds, where it has seen no
-        effect, and can tell the policy that a larger |a| still changes the next state."""
-        return a.clamp(-1.0, 1.0) if self.clip_actions else a
-
     def forward(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """s' = f(s, a). s: (B, obs_dim), a: (B, act_dim), context: (B, H-1, obs_dim) -> (B, obs_dim)."""
-        return s + self.delta_std * self.g(s, self.executed(a), context)
+        if self.predict_change:
+            return s + self.delta_std * self.g(s, a, context)
+        return self.normalizer.mean + self.normalizer.std * self.g(s, a, context)
 
     def loss(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
-        """One-step regression: mean || g(s, a) - (s' - s) / sigma_delta ||^2.
+        """One-step regression: mean || g(s, a) - (s' - s) / sigma_delta ||^2 (or the
+        normalised s' itself, without predict_change).
 
         With the states clipped (train.py --obs-clip C > 0) the target is clipped to [-C, C]
         too: a jump of hundreds of sigma_delta (a contact-force spike) is not learnable, and
         squared, it would outweigh every other coordinate of the batch.
         """
-        target = (s_next - s) / self.delta_std
+        if self.predict_change:
+            target = (s_next - s) / self.delta_std
+        else:
+            target = (s_next - self.normalizer.mean) / self.normalizer.std
         clip = self.normalizer.clip
         target = target.clamp(-clip, clip) if clip > 0 else target
-        return ((self.g(s, self.executed(a), context) - target) ** 2).mean()
+        return ((self.g(s, a, context) - target) ** 2).mean()
 
 
 class BasicForwardModel(ForwardModel):
     """Figure 4's baseline: g = MLP([s_hat, a]). Sees only the current state."""
 
     def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, delta_std: np.ndarray,
-                 hidden: int = 100):
-        super().__init__(normalizer, delta_std)
+                 hidden: int = 100, predict_change: bool = True):
+        super().__init__(normalizer, delta_std, predict_change)
         self.net = mlp(obs_dim + act_dim, [hidden, hidden], obs_dim)
 
     def g(self, s: torch.Tensor, a: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -106,8 +107,8 @@ class AdvancedForwardModel(ForwardModel):
     """
 
     def __init__(self, obs_dim: int, act_dim: int, normalizer: Normalizer, delta_std: np.ndarray,
-                 hidden: int = 100, history_len: int = 4):
-        super().__init__(normalizer, delta_std)
+                 hidden: int = 100, history_len: int = 4, predict_change: bool = True):
+        super().__init__(normalizer, delta_std, predict_change)
         self.history_len = history_len
         self.state_in = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU())
         self.gru = nn.GRU(hidden, hidden, batch_first=True)
@@ -125,10 +126,10 @@ class AdvancedForwardModel(ForwardModel):
 
 
 def make_forward_model(kind: str, obs_dim: int, act_dim: int, normalizer: Normalizer,
-                       delta_std: np.ndarray, hidden: int = 100) -> ForwardModel:
+                       delta_std: np.ndarray, hidden: int = 100, predict_change: bool = True) -> ForwardModel:
     """'basic' or 'advanced' (Figure 4)."""
     if kind == "basic":
-        return BasicForwardModel(obs_dim, act_dim, normalizer, delta_std, hidden)
+        return BasicForwardModel(obs_dim, act_dim, normalizer, delta_std, hidden, predict_change)
     if kind == "advanced":
-        return AdvancedForwardModel(obs_dim, act_dim, normalizer, delta_std, hidden)
+        return AdvancedForwardModel(obs_dim, act_dim, normalizer, delta_std, hidden, predict_change=predict_change)
     raise ValueError(f"unknown forward model {kind!r}: use 'basic' or 'advanced'")

@@ -19,10 +19,11 @@ learned value V at the segment's end, J'_s' = V_s(s_T); see `EndValue`). J_s is
 how the future cost changes with the state; the term gamma J'_s' f_a pi_theta
 is where "visit states the expert visits" (psi_s, inside c_s) reaches theta.
 
-Where the trajectory comes from. Deviation from the paper: its Figure 3
-unrolls the model itself, s_{t+1} = f(s_t, a_t). Like the authors' code, the
-recursion here runs along a REAL trajectory: the states s_t are the ones the environment produced
-when the policy acted with noise xi_t; the model f supplies only its Jacobians
+Where the trajectory comes from. Algorithm 1 samples a trajectory in the real
+environment and evaluates the recursion along it, "at xi_t" (Figure 3 draws the
+same graph with the model in the forward pass). As in Algorithm 1 and the
+authors' code, the states s_t here are the ones the environment produced when
+the policy acted with noise xi_t; the model f supplies only its Jacobians
 f_s, f_a. In autograd this is one line, "value from reality, gradient from
 the model":
 
@@ -80,7 +81,7 @@ class Segment:
 class EndValue(nn.Module):
     """V(s): the discounted cost still to come from s, the tail that J(theta) cuts off at T.
 
-    Deviation from the paper (train.py --end-value; on for Humanoid-v5 only): the paper's J
+    Deviation from the paper (train.py --end-value 1): the paper's J
     stops at T, so its recursion starts from J'_s' = 0 and nothing after step T
     reaches theta. With V the objective becomes
 

@@ -29,8 +29,8 @@ Action representation used by D and f (discriminator.py, forward_model.py):
 This file also holds the two small building blocks every component shares:
 `mlp()` and `Normalizer`.
 
-Used by: train.py (acting, evaluation, BC), mgail.py (the policy step), enjoy.py (loading a run),
-expert.py (the SAC actor reuses `mlp`).
+Used by: train.py (acting, BC), mgail.py (the policy step), evaluation.py, watch.py (loading a
+run); every network of the project is built by `mlp`.
 """
 from __future__ import annotations
 
@@ -66,15 +66,13 @@ class Normalizer(nn.Module):
     def __init__(self, mean: np.ndarray, std: np.ndarray, min_std: float = 1e-3, clip: float = 0.0):
         super().__init__()
         # A state coordinate (nearly) constant in the demonstrations, std < min_std, is
-        # left in the env's own units (std 1) rather than divided by ~0: Ant-v5's contact
-        # forces on the parts the expert never puts down are 0 in every demonstration and
-        # up to +-1 in the policy's states, which a floor of 1e-3 would make +-1000.
+        # left in the env's own units (std 1) rather than divided by ~0: a contact force on a
+        # part the expert never puts down is 0 in every demonstration, not in the policy's states.
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.where(std < min_std, 1.0, std), dtype=torch.float32))
-        # Deviation from the authors' code (train.py --obs-clip, on for Humanoid-v5 only):
-        # x_hat is clipped to [-clip, clip] (0: no clipping), as SB3's VecNormalize does. A
-        # falling humanoid's contact forces reach ~800 expert stds; unclipped, those few
-        # coordinates dominate every network's input and the forward model's loss.
+        # Deviation from the paper (train.py --obs-clip): x_hat is clipped to [-clip, clip]
+        # (0: no clipping), as SB3's VecNormalize does. States far outside the expert's (the
+        # contact forces of a fall) would otherwise dominate every network's input and f's loss.
         # (A plain attribute, not a buffer: the run's arguments carry it.)
         self.clip = clip
 
@@ -117,33 +115,35 @@ def gumbel_softmax_straight_through(logits: torch.Tensor, g: torch.Tensor, tau: 
 # The policy
 # ---------------------------------------------------------------------------
 
-LOGIT_BOUND = 5.0  # discrete policies: |logit| <= 5, so a gap of at most 10 (see Policy.head)
-
-
 class Policy(nn.Module):
     """pi_theta: normalised state -> two hidden ReLU layers -> action distribution.
 
     discrete:   the net outputs logits, log pi(a|s) = log_softmax(logits).
     continuous: the net outputs mu_theta(s); log sigma_theta is one learned
-                vector shared by all states.
+                vector shared by all states (state_sigma: the net outputs
+                log sigma_theta(s) too, Eq. 9 as the paper writes it).
 
     `forward(s, xi)` is the differentiable sample a = pi(s, xi; theta).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, discrete: bool, normalizer: Normalizer,
-                 hidden: int = 64, tau: float = 1.0, init_log_sigma: float = -0.5):
+                 hidden: int = 64, tau: float = 1.0, init_log_sigma: float = -0.5,
+                 logit_bound: float = 5.0, state_sigma: bool = False):
         super().__init__()
         self.discrete = discrete
         self.act_dim = act_dim  # number of actions (discrete) or action dimensions
         self.tau = tau
+        self.logit_bound = logit_bound  # 0: unbounded logits (see head)
         self.normalizer = normalizer
-        self.net = mlp(obs_dim, [hidden, hidden], act_dim)
-        if not discrete:
-            # Deviation from the paper: the paper writes sigma_theta(s); the
-            # authors' code fixes sigma to the expert actions' std / 6. We learn
-            # one state-independent log sigma, the usual compromise: it adapts,
-            # and the mean network stays the same as in the discrete case.
-            # exp(-0.5) ~ 0.6, in units where the bounds are -1 and 1: wide enough to explore at start.
+        # exp(-0.5) ~ 0.6, in units where the bounds are -1 and 1: wide enough to explore at start.
+        self.init_log_sigma = init_log_sigma
+        self.state_sigma = state_sigma and not discrete
+        self.net = mlp(obs_dim, [hidden, hidden], 2 * act_dim if self.state_sigma else act_dim)
+        if not discrete and not self.state_sigma:
+            # Deviation from the paper (train.py --state-sigma 0): the paper writes
+            # sigma_theta(s). One learned, state-independent log sigma is the usual
+            # compromise: sigma adapts, and at a state the policy has never seen it
+            # cannot collapse to 0 (the authors' code fixed sigma altogether).
             self.log_sigma = nn.Parameter(torch.full((act_dim,), init_log_sigma))
 
     def sample_xi(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -155,24 +155,30 @@ class Policy(nn.Module):
     def head(self, s: torch.Tensor) -> torch.Tensor:
         """The net's output: the logits (discrete) or mu_theta(s) (continuous).  (B, act_dim)
 
-        Deviation from the paper, discrete actions: the logits are bounded,
-        l = L tanh(out / L) with L = LOGIT_BOUND, so pi(a|s) >= e^{-2L}/n. Unbounded,
+        Deviation from the paper (train.py --logit-bound L), discrete actions: the
+        logits are bounded, l = L tanh(out / L), so pi(a|s) >= e^{-2L}/n. Unbounded,
         the policy step can drive a logit gap to hundreds; the Gumbel-Softmax then
         saturates at any tau, its straight-through gradient is 0 and the policy is
-        frozen for good (Acrobot-v1 seed 1: entropy 1e-7 and a return of -500 from
-        150k env steps on; with the bound, -83.4 at 200k).
+        frozen for good (benchmarks/NOTES.md, Acrobot-v1).
         """
         out = self.net(self.normalizer(s))
         if self.discrete:
-            return LOGIT_BOUND * torch.tanh(out / LOGIT_BOUND)
-        return out
+            L = self.logit_bound
+            return L * torch.tanh(out / L) if L > 0 else out
+        return out[:, :self.act_dim] if self.state_sigma else out
+
+    def log_sigma_at(self, s: torch.Tensor) -> torch.Tensor:
+        """log sigma_theta of the Gaussian policy: (B, act_dim) with state_sigma, else (act_dim,)."""
+        if self.state_sigma:
+            return self.init_log_sigma + self.net(self.normalizer(s))[:, self.act_dim:]
+        return self.log_sigma
 
     def forward(self, s: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         """a = pi(s, xi; theta), differentiable in s and theta.  s: (B, obs_dim), xi: (B, act_dim)."""
         out = self.head(s)  # (B, act_dim)
         if self.discrete:
             return gumbel_softmax_straight_through(out, xi, self.tau)  # (B, n) one-hot
-        return reparameterise(out, self.log_sigma, xi)  # (B, d), unbounded: see to_env
+        return reparameterise(out, self.log_sigma_at(s), xi)  # (B, d), unbounded: see to_env
 
     def mode(self, s: torch.Tensor) -> torch.Tensor:
         """The deterministic action used for evaluation: argmax pi (one-hot), or mu."""
@@ -185,7 +191,7 @@ class Policy(nn.Module):
         """Mean entropy of pi(.|s), a diagnostic for the log."""
         if self.discrete:
             return torch.distributions.Categorical(logits=self.head(s)).entropy().mean()
-        return (0.5 * np.log(2 * np.pi * np.e) + self.log_sigma).sum()
+        return (0.5 * np.log(2 * np.pi * np.e) + self.log_sigma_at(s)).sum(-1).mean()
 
 
 def reparameterise(mu: torch.Tensor, log_sigma: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
@@ -198,16 +204,10 @@ def to_env(a: torch.Tensor, space) -> np.ndarray:
 
     Continuous actions are the paper's unbounded Gaussian (Eq. 9); like the
     authors' code, the environment gets them clipped to its bounds, while D and
-    f see the unclipped action (train.py --f-clip 1 gives f the clipped one).
-    D never sees an expert action outside [-1, 1], so its gradient can pull
-    the policy back inside the bounds; measured, it does not always: on
-    HalfCheetah-v5 half of the mean action components lay outside in a run
-    that stalled (T = 32), ~30% (by 0.014 on average) in the T = 8 runs that
-    imitate the expert (benchmarks/probe.py; benchmarks/NOTES.md).
-    (A tanh-squashed Gaussian, tried first, got stuck on HalfCheetah-v5 at a
-    return of about -600: its expert's actions are mostly at the bounds, the
-    policy pushed every tanh into saturation, where no gradient passes, within
-    the first ~10k steps, and never left; README, "Departures".)
+    f see the unclipped action. D never sees an expert action outside [-1, 1],
+    so its gradient can pull the policy back inside the bounds. (Not a tanh-squashed
+    Gaussian: where the expert acts at the bounds, the policy pushes every tanh into
+    saturation, where no gradient passes; benchmarks/NOTES.md, HalfCheetah-v5.)
     """
     if hasattr(space, "n"):
         return a.argmax(dim=-1).cpu().numpy()

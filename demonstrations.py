@@ -1,0 +1,121 @@
+"""Expert demonstrations: the data MGAIL imitates (Section 2.2: trajectories of pi_E).
+
+Two sources, one format:
+* the shipped expert of an env (expert_policies.py), rolled out deterministically by
+  seed and cached in demos/ (`expert_demos`);
+* the user's own .npz file (`train.py --demos FILE`), checked against the env (`load_demos`).
+
+The format (.npz), one row per transition of E episodes:
+    observations       (N, obs_dim) float32
+    actions            (N,) int64 for Discrete spaces, (N, act_dim) float32 for Box
+    next_observations  (N, obs_dim) float32   the true successor, also at episode ends
+    terminated         (N,) bool              the episode ended in a terminal state
+    truncated          (N,) bool              the episode was cut by its time limit
+    episode_returns    (E,) float64           the expert's return in each episode
+
+Used by: train.py, benchmarks/probe.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from evaluation import rollout
+from expert_policies import EXPERT_DIR, load_expert
+
+DEMO_CACHE = Path(__file__).resolve().parent / "demos"  # local, not shipped: rolled out from the experts
+
+
+class DemoError(ValueError):
+    """Demonstrations that cannot be had or used for this env; the message says why."""
+
+
+def whole_episodes(act, env: gym.Env, num_demos: int, seed: int, max_tries: int = 100) -> dict[str, np.ndarray]:
+    """The first `num_demos` episodes from reset(seed), reset(seed + 1), ... that were not
+    cut short by a termination (a fall): those that ran to the env's time limit."""
+    kept = []
+    for i in range(max_tries):
+        ep = rollout(act, env, 1, seed + i)
+        if not ep["terminated"].any():
+            kept.append(ep)
+            if len(kept) == num_demos:
+                return {k: np.concatenate([ep[k] for ep in kept]) for k in kept[0]}
+    raise DemoError(f"the expert of {env.spec.id} ran only {len(kept)} of {max_tries} episodes to the time "
+                    f"limit, fewer than the {num_demos} asked for: use --whole-demos 0")
+
+
+def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int, whole: bool = False) -> Path:
+    """The path of `num_demos` expert episodes for env_id, rolled out once and cached in demos/.
+
+    Deterministic: the expert acts without noise, and episode i starts from
+    reset(seed = 1_000_000 + 1000 * seed + i), a range no training run uses.
+    whole: keep only episodes that ran to the time limit, skipping any in which
+    the expert fell (whole_episodes); the demonstrations are then the first
+    `num_demos` whole episodes of that same sequence of starts.
+    The file name carries a digest of the expert's weights, so a retrained
+    expert never reuses the demonstrations of the one before it.
+    """
+    weights = EXPERT_DIR / f"{env_id}.pt"
+    version = hashlib.sha1(weights.read_bytes()).hexdigest()[:8] if weights.exists() else "hand"
+    path = DEMO_CACHE / f"{env_id}-n{num_demos}-seed{seed}{'-whole' if whole else ''}-{version}.npz"
+    if not path.exists():
+        # Building the expert's network draws from torch's global generator. Its state is
+        # put back afterwards, so a run that rolls out its demonstrations here draws the
+        # same numbers as one that finds them cached (benchmarks/NOTES.md, Hopper-v5).
+        torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+        start = 1_000_000 + 1000 * seed
+        try:
+            act = load_expert(env_id, env)
+            if act is None:
+                raise DemoError(f"no expert for {env_id}: train one with `python expert.py --env {env_id}`, "
+                                f"or pass your own demonstrations with --demos FILE")
+            demos = whole_episodes(act, env, num_demos, start) if whole else rollout(act, env, num_demos, start)
+        finally:
+            torch.set_rng_state(torch_state)
+            np.random.set_state(numpy_state)
+        DEMO_CACHE.mkdir(exist_ok=True)
+        # The temporary name is this process's own: two runs of one seed started together
+        # both roll out the same episodes, and each then swaps its finished file in whole.
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, **demos)
+        os.replace(tmp, path)
+    return path
+
+
+def load_demos(path: str | Path, env: gym.Env) -> dict[str, np.ndarray]:
+    """Read and check a demonstrations file against env; a DemoError names what is wrong."""
+    try:
+        with np.load(path) as f:
+            demos = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise DemoError(f"demonstrations file {path} does not exist") from None
+    except Exception as e:
+        raise DemoError(f"demonstrations file {path} is not a readable .npz ({type(e).__name__}): "
+                        f"see docs/demonstrations.md for the format") from None
+    required = ("observations", "actions", "next_observations", "terminated", "truncated", "episode_returns")
+    missing = [k for k in required if k not in demos]
+    if missing:
+        raise DemoError(f"demonstrations file {path} lacks {', '.join(missing)}: see docs/demonstrations.md for the format")
+    obs, act = demos["observations"], demos["actions"]
+    if len(obs) == 0:
+        raise DemoError(f"demonstrations file {path} is empty: it holds no transitions")
+    obs_shape = env.observation_space.shape
+    if obs.shape[1:] != obs_shape or demos["next_observations"].shape != obs.shape:
+        raise DemoError(f"demonstrations file {path} has observations of shape {obs.shape[1:]}, "
+                        f"but {env.spec.id} has {obs_shape}: were they made for another env?")
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    want = () if discrete else env.action_space.shape
+    if act.shape != (len(obs),) + want:
+        raise DemoError(f"demonstrations file {path} has actions of shape {act.shape[1:]} per step, "
+                        f"but {env.spec.id} takes {want}: were they made for another env?")
+    if discrete and (act.min() < 0 or act.max() >= env.action_space.n):
+        raise DemoError(f"demonstrations file {path} has actions outside 0..{env.action_space.n - 1}")
+    for k in ("observations", "actions", "next_observations", "episode_returns"):
+        if not np.all(np.isfinite(demos[k])):
+            raise DemoError(f"demonstrations file {path} has non-finite values (nan or inf) in '{k}'")
+    return demos
