@@ -55,9 +55,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import expert  # noqa: E402
+from demonstrations import expert_demos, load_demos  # noqa: E402
 from discriminator import Discriminator, make_discriminator  # noqa: E402
-from enjoy import policy_actor  # noqa: E402
+from evaluation import policy_actor, rollout  # noqa: E402
+from expert_policies import load_expert  # noqa: E402
 from forward_model import make_forward_model  # noqa: E402
 from mgail import Segment, policy_objective_unrolled  # noqa: E402
 from policy import Normalizer, Policy, from_env, to_env  # noqa: E402
@@ -185,7 +186,7 @@ def action_sensitivity(D: Discriminator, s: torch.Tensor, a: torch.Tensor, discr
 
 def start_returns(policy: Policy, env: gym.Env, space: gym.Space, episodes: int = 10) -> np.ndarray:
     """Returns of the deterministic policy from the fixed starts env.reset(seed=100 + i)."""
-    return expert.rollout(policy_actor(policy, space), env, episodes, seed=100)["episode_returns"]
+    return rollout(policy_actor(policy, space), env, episodes, seed=100)["episode_returns"]
 
 
 def same_starts(policy: Policy, expert_act, env: gym.Env, space: gym.Space, s_exp: torch.Tensor,
@@ -194,7 +195,7 @@ def same_starts(policy: Policy, expert_act, env: gym.Env, space: gym.Space, s_ex
     actions) the expert's states where the policy acts otherwise: the rare decisions it missed."""
     # Both start episode i from env.reset(seed=100 + i), so row i compares like with like.
     ret_pi = start_returns(policy, env, space, episodes)
-    ret_exp = expert.rollout(expert_act, env, episodes, seed=100)["episode_returns"]
+    ret_exp = rollout(expert_act, env, episodes, seed=100)["episode_returns"]
     print(f"policy against expert from the same {episodes} starts: {ret_pi.mean():.1f} against {ret_exp.mean():.1f}")
     for i in np.argsort(ret_pi - ret_exp)[:3]:  # the starts where the policy loses most
         print(f"  start {i}: policy {ret_pi[i]:.1f}, expert {ret_exp[i]:.1f}")
@@ -215,18 +216,16 @@ def main() -> None:
     torch.manual_seed(0)  # the policy's noise in the rollouts below: the same numbers on every call
     ck = torch.load(Path(sys.argv[1]) / "checkpoint.pt", weights_only=False)
     args = ck["args"]
-    if args.get("obs_dims", 0):
-        sys.exit(f"probe.py compares the policy with the expert on whole observations; this run saw only "
-                 f"their first {args['obs_dims']} coordinates (--obs-dims), which it does not handle")
     env = gym.make(args["env"])
     space = env.action_space
     discrete = isinstance(space, gym.spaces.Discrete)
-    demo_path = args.get("demos") or expert.expert_demos(args["env"], env, args["num_demos"], args["seed"],
-                                                         whole=bool(args.get("whole_demos", 0)))
-    demos = expert.load_demos(demo_path, env)
+    demo_path = args.get("demos") or expert_demos(args["env"], env, args["num_demos"], args["seed"],
+                                                  whole=bool(args.get("whole_demos", 0)))
+    demos = load_demos(demo_path, env)
     normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0), clip=args.get("obs_clip", 0.0))
     obs_dim, act_dim = env.observation_space.shape[0], (space.n if discrete else space.shape[0])
-    policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args["hidden"], tau=args["tau"])
+    policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args["hidden"], tau=args["tau"],
+                    logit_bound=args.get("logit_bound", 5.0), state_sigma=bool(args.get("state_sigma", 0)))
     policy.load_state_dict(ck["policy"])
     D = make_discriminator(args.get("disc", "joint"), obs_dim, act_dim, normalizer, hidden=args["hidden"])
     D.load_state_dict(ck["D"])
@@ -242,10 +241,7 @@ def main() -> None:
     a_exp = torch.as_tensor(from_env(demos["actions"], space))
     mu = policy.mode(s_pi)
     mu_exp = policy.mode(s_exp)  # the policy's actions at the expert's states
-    try:  # the expert itself, for the comparisons below (a run on the user's own --demos may have none)
-        expert_act = expert.load_expert(args["env"], env)
-    except expert.DemoError:
-        expert_act = None
+    expert_act = load_expert(args["env"], env)  # None: no expert here (a run on the user's own --demos)
     print(f"{args['env']}: one episode of {len(s_pi)} steps; D = p(policy | s, a)")
     print(f"  D(policy's states, its actions)        {D(s_pi, mu).mean():.3f}")
     if not discrete:
@@ -268,7 +264,7 @@ def main() -> None:
               f"{[round(c.mean().item(), 3) for c in costs]}; D's cheapest is the expert's action in "
               f"{(cheapest == a_exp.argmax(-1)).float().mean():.1%} of them")
     else:
-        print(f"  log sigma {[round(float(x), 2) for x in policy.log_sigma]}")
+        print(f"  log sigma {[round(float(x), 2) for x in policy.log_sigma_at(s_pi).reshape(-1, act_dim).mean(0)]}")
         print(f"  policy mean |mu| {mu.abs().mean():.2f}, outside [-1, 1]: {(mu.abs() > 1).float().mean():.1%} "
               f"of components, mean excess {(mu.abs() - 1).clamp(min=0).mean():.3f}, max |mu| {mu.abs().max():.2f}")
         print(f"  expert mean |a| {a_exp.abs().mean():.2f}, |a| > 0.9: {(a_exp.abs() > 0.9).float().mean():.1%}")
@@ -287,9 +283,9 @@ def main() -> None:
     else:
         same_starts(policy, expert_act, env, space, s_exp, a_exp)
     delta_std = (demos["next_observations"] - demos["observations"]).std(0)
-    f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"])
+    f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"],
+                           predict_change=bool(args.get("f_delta", 1)))
     f.load_state_dict(ck["f"])
-    f.clip_actions = bool(args.get("f_clip", 0)) and not discrete
     with torch.enable_grad():
         seg = policy_windows(policy, f, args["env"])
         growth = gradient_growth(policy, f, D, seg, args["gamma"])

@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import expert  # noqa: E402  (after the path is set)
+from evaluation import evaluate  # noqa: E402  (after the path is set)
 
 HERE = ROOT / "benchmarks"
 TASKS = ["CartPole-v1", "MountainCar-v0", "Acrobot-v1", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5",
@@ -79,7 +79,7 @@ def run_dirs(env_id: str, algo: str) -> list[Path]:
 def random_return(env_id: str, episodes: int = 10) -> float:
     env = gym.make(env_id)
     env.action_space.seed(0)
-    return expert.evaluate(lambda o: np.array([env.action_space.sample()]), env, episodes, seed=0)[0]
+    return evaluate(lambda o: np.array([env.action_space.sample()]), env, episodes, seed=0)[0]
 
 
 def mean_std(values: list[float], digits: int = 1) -> str:
