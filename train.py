@@ -334,6 +334,8 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
              f"locomotion and classic-control envs): use --restarts 0")
 
     # The expert's demonstrations: the shipped expert's, rolled out by seed, or the user's file.
+    # Deviation from the paper (--whole-demos 1): only the expert's episodes that ran to the time
+    # limit, as BC and its anchor would imitate a fall too.
     try:
         path = args.demos or expert_demos(args.env, eval_env, args.num_demos, args.seed, whole=bool(args.whole_demos))
         demos = load_demos(path, eval_env)
@@ -664,8 +666,9 @@ def catch_stop_signals() -> dict:
 
 
 def start_policy(run: Run) -> None:
-    """--algo bc: the whole baseline, no env steps. --bc-init N (a departure): MGAIL starts from
-    the BC policy instead of a random one, so its first rollouts already move like the expert."""
+    """--algo bc: the whole baseline, no env steps. Deviation from the paper (--bc-init N): MGAIL
+    starts from the BC policy instead of a random one, so its first rollouts already move like
+    the expert."""
     if run.args.algo == "bc":
         run.progress["stats"] = behavioural_cloning(run.policy, run.s_exp, run.a_exp, run.modules["opt_pi"])
         run.args.env_steps = 0
