@@ -1,9 +1,11 @@
 """Expert demonstrations: the data MGAIL imitates (Section 2.2: trajectories of pi_E).
 
-Two sources, one format:
+Three sources, one format:
 * the shipped expert of an env (expert_policies.py), rolled out deterministically by
   seed and cached in demos/ (`expert_demos`);
-* the user's own .npz file (`train.py --demos FILE`), checked against the env (`load_demos`).
+* the user's own .npz file (`train.py --demos FILE`);
+* a Minari dataset on this disk (`train.py --demos minari:<dataset id>`, `minari_demos`).
+The last two are checked against the env (`load_demos`).
 
 The format (.npz), one row per transition of E episodes:
     observations       (N, obs_dim) float32
@@ -88,15 +90,19 @@ def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int, whole: bo
 
 
 def load_demos(path: str | Path, env: gym.Env) -> dict[str, np.ndarray]:
-    """Read and check a demonstrations file against env; a DemoError names what is wrong."""
-    try:
-        with np.load(path) as f:
-            demos = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise DemoError(f"demonstrations file {path} does not exist") from None
-    except Exception as e:
-        raise DemoError(f"demonstrations file {path} is not a readable .npz ({type(e).__name__}): "
-                        f"see docs/demonstrations.md for the format") from None
+    """Read demonstrations, a .npz file or "minari:<dataset id>", and check them against env;
+    a DemoError names what is wrong."""
+    if str(path).startswith(MINARI_PREFIX):
+        demos = minari_demos(str(path)[len(MINARI_PREFIX):], env)
+    else:
+        try:
+            with np.load(path) as f:
+                demos = {k: f[k] for k in f.files}
+        except FileNotFoundError:
+            raise DemoError(f"demonstrations file {path} does not exist") from None
+        except Exception as e:
+            raise DemoError(f"demonstrations file {path} is not a readable .npz ({type(e).__name__}): "
+                            f"see docs/demonstrations.md for the format") from None
     required = ("observations", "actions", "next_observations", "terminated", "truncated", "episode_returns")
     missing = [k for k in required if k not in demos]
     if missing:
@@ -118,4 +124,46 @@ def load_demos(path: str | Path, env: gym.Env) -> dict[str, np.ndarray]:
     for k in ("observations", "actions", "next_observations", "episode_returns"):
         if not np.all(np.isfinite(demos[k])):
             raise DemoError(f"demonstrations file {path} has non-finite values (nan or inf) in '{k}'")
+    return demos
+
+
+MINARI_PREFIX = "minari:"
+
+
+def minari_demos(dataset_id: str, env: gym.Env) -> dict[str, np.ndarray]:
+    """Every episode of a Minari dataset already on this disk, in this project's format.
+
+    Minari (the Farama Foundation's format for offline RL data) stores each episode's
+    T + 1 observations, T actions, rewards, terminations and truncations; s' is the next
+    observation. Its root folder is $MINARI_DATASETS_PATH (default ~/.minari/datasets).
+    Nothing is downloaded here: `minari download <id>` does that, beforehand.
+    """
+    try:
+        import minari  # optional: only this path needs it
+    except ImportError:
+        raise DemoError("--demos minari:... needs the minari package: pip install 'minari[hdf5]'") from None
+    try:
+        dataset = minari.load_dataset(dataset_id)
+    except (FileNotFoundError, ValueError) as e:
+        raise DemoError(f"no Minari dataset {dataset_id!r} on this disk ({str(e).splitlines()[0]}): "
+                        f"download it first with `minari download {dataset_id}`") from None
+    recorded = dataset.spec.env_spec.id if dataset.spec.env_spec is not None else None
+    if recorded is not None and recorded != env.spec.id:
+        raise DemoError(f"Minari dataset {dataset_id} was recorded on {recorded}, not {env.spec.id}: "
+                        f"train with --env {recorded}, or choose a dataset of {env.spec.id}")
+    rows = {k: [] for k in ("observations", "actions", "next_observations", "terminated", "truncated")}
+    returns = []
+    for ep in dataset.iterate_episodes():
+        if not isinstance(ep.observations, np.ndarray):
+            raise DemoError(f"Minari dataset {dataset_id} has observations of kind {type(ep.observations).__name__}; "
+                            f"only flat arrays are supported")
+        for k, v in zip(rows, (ep.observations[:-1], ep.actions, ep.observations[1:], ep.terminations, ep.truncations)):
+            rows[k].append(np.asarray(v))
+        returns.append(float(np.sum(ep.rewards)))
+    if not returns:
+        raise DemoError(f"Minari dataset {dataset_id} holds no episodes")
+    demos = {k: np.concatenate(v) for k, v in rows.items()}
+    for k in ("observations", "next_observations"):
+        demos[k] = demos[k].astype(np.float32)
+    demos["episode_returns"] = np.asarray(returns, dtype=np.float64)
     return demos

@@ -21,14 +21,18 @@ from cli import fail
 
 
 def split_env_id(env_id: str) -> str:
-    """"module:EnvId-v0" -> "EnvId-v0", after importing the module that registers it."""
-    if ":" not in env_id:
-        return env_id
-    module, env_id = env_id.split(":", 1)
-    try:
-        importlib.import_module(module)
-    except ImportError as e:
-        fail(f"cannot import {module!r} to register {env_id}: {e}")
+    """"module:EnvId-v0" -> "EnvId-v0", after importing the module that registers it; a one-line
+    error if that id is not registered. (A run keeps the whole "module:EnvId-v0" in its saved
+    arguments, so that --resume, enjoy.py and probe.py import the module again.)"""
+    if ":" in env_id:
+        module, env_id = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            fail(f"cannot import {module!r} to register {env_id}: {e}")
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
+        fail(f"unknown env id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
     return env_id
 
 
@@ -51,9 +55,6 @@ def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env
     Refuses, with a one-line error, what this implementation cannot handle.
     """
     env_id = split_env_id(env_id)
-    if env_id not in gym.registry:
-        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
-        fail(f"unknown env id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
     mujoco_warnings_once()
     # SAME_STEP: when an episode ends, step() already returns the next episode's first
     # observation, and the true last one is in info["final_obs"]. (Sync beats Async on 2 cores.)

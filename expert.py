@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of training and of evaluation episodes")
     p.add_argument("--workdir", default=None, help="SAC checkpoint folder (default runs/expert-<env>)")
     args = p.parse_args(argv)
+    for k in ("episodes", "steps"):
+        if getattr(args, k) <= 0:
+            fail(f"--{k} must be positive, got {getattr(args, k)}")
     env_id = split_env_id(args.env)
     try:
         env = gym.make(env_id)

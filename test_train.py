@@ -850,3 +850,163 @@ def test_14b_mujoco_warnings_appear_once():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("settotalmass") == 1, proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# 15. A new task: a custom env end to end, Minari datasets, runs past one machine
+# ---------------------------------------------------------------------------
+# Two clones of gymnasium tasks, registered by a module of the user's, as --env mytasks:Id.
+MYTASKS = """
+import gymnasium as gym
+gym.register("MyCartPole-v0", "gymnasium.envs.classic_control.cartpole:CartPoleEnv", max_episode_steps=200)
+gym.register("MyPendulum-v0", "gymnasium.envs.mujoco.inverted_pendulum_v5:InvertedPendulumEnv", max_episode_steps=100)
+"""
+
+
+def run_script(script: str, *argv: str, path: Path | None = None, env: dict | None = None,
+               timeout: int = 300) -> subprocess.CompletedProcess:
+    extra = {"PYTHONPATH": str(path)} if path else {}
+    return subprocess.run([sys.executable, str(ROOT / script), *argv], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env={**os.environ, **extra, **(env or {})})
+
+
+def test_15a_custom_env_trains_resumes_evaluates_and_gets_an_expert(tmp_path):
+    (tmp_path / "mytasks.py").write_text(MYTASKS)
+    out = tmp_path / "run"
+    small = ["--env-steps", "512", "--num-envs", "4", "--unroll", "8", "--hidden", "16", "--model-updates", "1",
+             "--disc-updates", "1", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "2"]
+    expert_pt = expert_policies.EXPERT_DIR / "MyPendulum-v0.pt"
+    try:
+        # An expert for the custom env: SAC trains (random steps at this budget), saves, evaluates.
+        proc = run_script("expert.py", "--env", "mytasks:MyPendulum-v0", "--steps", "300",
+                          "--workdir", str(tmp_path / "sac"), path=tmp_path)
+        assert proc.returncode == 0 and expert_pt.exists(), proc.stderr
+        proc = run_script("expert.py", "--env", "mytasks:MyPendulum-v0", "--evaluate", "--episodes", "2", path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.strip().splitlines()[-1])["env"] == "MyPendulum-v0"
+        # train.py rolls out that expert's demonstrations and trains; the saved id keeps its module
+        proc = run_script("train.py", "--env", "mytasks:MyPendulum-v0", *small, "--out", str(out), path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        results = json.loads((out / "results.json").read_text())
+        assert results["env"] == "mytasks:MyPendulum-v0" and results["finished"]
+        # --resume, in a fresh process, with a larger budget written into the checkpoint
+        ck = torch.load(out / "checkpoint.pt", weights_only=False)
+        ck["args"]["env_steps"] = 768
+        torch.save(ck, out / "checkpoint.pt")
+        proc = run_script("train.py", "--resume", str(out), path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        results = json.loads((out / "results.json").read_text())
+        assert results["env_steps"] == 768 and results["finished"]
+        # enjoy.py repeats the final evaluation
+        proc = run_script("enjoy.py", str(out), "--episodes", "2", "--seed", str(10_000 + 999_999), path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert (seen["return_mean"], seen["return_std"]) == (results["eval_return_mean"], results["eval_return_std"])
+    finally:
+        expert_pt.unlink(missing_ok=True)
+        for cached in demonstrations.DEMO_CACHE.glob("MyPendulum-v0-*"):
+            cached.unlink()
+
+
+def test_15b_expert_refuses_sac_on_discrete_actions_with_one_line(tmp_path):
+    (tmp_path / "mytasks.py").write_text(MYTASKS)
+    proc = run_script("expert.py", "--env", "mytasks:MyCartPole-v0", "--steps", "1000", path=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SAC trains experts for flat Box actions" in lines[0] and "--demos" in lines[0]
+    for argv, expected in ((["--env", "MyCartPol-v0"], "unknown env id"), (["--env", "Hopper-v5", "--steps", "0"],
+                                                                          "--steps must be positive")):
+        proc = run_script("expert.py", *argv)
+        assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def make_minari_dataset(root: Path, dataset_id: str, episodes: int) -> None:
+    """A small Minari dataset of CartPole-v1, made here by the hand-written expert."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    env = gym.make("CartPole-v1")
+    buffers = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=i)
+        ep = {"observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
+        done = False
+        while not done:
+            a = int(expert_policies.cartpole_controller(obs[None])[0])
+            obs, r, term, trunc, _ = env.step(a)
+            for k, v in zip(("observations", "actions", "rewards", "terminations", "truncations"), (obs, a, r, term, trunc)):
+                ep[k].append(v)
+            done = term or trunc
+        buffers.append(EpisodeBuffer(**ep))
+    minari.create_dataset_from_buffers(dataset_id, buffers, env=env, eval_env=env, algorithm_name="cartpole_controller",
+                                       author="tests", author_email="-", code_permalink="-", description="tests")
+
+
+def test_15c_minari_dataset_trains_end_to_end(tmp_path, monkeypatch):
+    pytest.importorskip("minari")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    make_minari_dataset(tmp_path / "minari", "cartpole/controller-v0", episodes=2)
+    env = gym.make("CartPole-v1")
+    demos = demonstrations.load_demos("minari:cartpole/controller-v0", env)
+    # the same episodes as a roll-out of the same controller from the same starts
+    same = evaluation.rollout(expert_policies.cartpole_controller, env, 2, seed=0)
+    for k in ("observations", "actions", "next_observations", "terminated", "truncated", "episode_returns"):
+        np.testing.assert_array_equal(demos[k], same[k], err_msg=k)
+    results = train.main(["--demos", "minari:cartpole/controller-v0", "--env-steps", "256", "--eval-episodes", "1",
+                          "--final-episodes", "1", "--out", str(tmp_path / "run")])
+    assert results["num_demos"] == 2 and results["expert_return_mean"] == 500.0 and results["finished"]
+    env_vars = {"MINARI_DATASETS_PATH": str(tmp_path / "minari")}
+    for argv, expected in (
+            (["--env", "Acrobot-v1", "--demos", "minari:cartpole/controller-v0"], "was recorded on CartPole-v1, not Acrobot-v1"),
+            (["--demos", "minari:cartpole/none-v0"], "no Minari dataset 'cartpole/none-v0' on this disk")):
+        proc = run_script("train.py", *argv, "--out", str(tmp_path / "bad"), env=env_vars)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and expected in proc.stderr, proc.stderr
+    # without the package: a one-line error that says what to install
+    (tmp_path / "shadow" / "minari").mkdir(parents=True)
+    (tmp_path / "shadow" / "minari" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    proc = run_script("train.py", "--demos", "minari:cartpole/controller-v0", path=tmp_path / "shadow", env=env_vars)
+    assert proc.returncode == 2 and "pip install 'minari[hdf5]'" in proc.stderr, proc.stderr
+
+
+def test_15d_table1_prints_commands_and_collects_runs_made_elsewhere(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import table1
+    monkeypatch.setattr(table1, "HERE", tmp_path)
+    (tmp_path / "runs").mkdir()
+    table1.main(["--print-commands", "--envs", "CartPole-v1", "--algos", "mgail", "--seeds", "1", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("python train.py --env CartPole-v1 --algo mgail --seed 1 --out ")
+    # Run the first as a job of an array would (a tiny budget), then stop the second half way.
+    out1 = tmp_path / "runs" / "CartPole-v1-mgail-seed1"
+    tiny = ["--env-steps", "512", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "1"]
+    train.main(["--env", "CartPole-v1", "--seed", "1", "--out", str(out1), *tiny])
+    out2 = tmp_path / "runs" / "CartPole-v1-mgail-seed2"
+    train.main(["--env", "CartPole-v1", "--seed", "2", "--out", str(out2), *tiny])
+    r = json.loads((out2 / "results.json").read_text())
+    (out2 / "results.json").write_text(json.dumps({**r, "finished": False}))  # as if stopped there
+    capsys.readouterr()  # (what the runs printed)
+    table1.main(["--print-commands", "--envs", "CartPole-v1", "--algos", "mgail", "--seeds", "1", "2"])
+    assert capsys.readouterr().out.strip().splitlines() == [f"python train.py --resume {out2}"]  # (not under ROOT)
+    table1.main(["--report-only"])
+    out = capsys.readouterr().out
+    row = next(l for l in out.splitlines() if l.startswith("| CartPole-v1 |"))
+    assert row.endswith("| 1 |")  # one finished seed in the table ...
+    assert "CartPole-v1-mgail-seed2: 512 env steps" in out  # ... and the other listed as under way
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--envs", "CartPol-v1"], "unknown env id 'CartPol-v1'"),
+    (["--jobs", "0"], "--jobs must be positive"),
+    (["--algos", "gial"], "invalid choice"),
+])
+def test_15e_table1_bad_input_is_one_line(argv, expected):
+    proc = run_script("benchmarks/table1.py", *argv)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and expected in proc.stderr, proc.stderr
+
+
+def test_15f_probe_bad_input_is_one_line(tmp_path):
+    proc = run_script("benchmarks/probe.py", str(tmp_path / "nothing"))
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: no checkpoint.pt in {tmp_path / 'nothing'}: " \
+        "give the output folder of a train.py run", proc.stderr
+    proc = run_script("benchmarks/probe.py")
+    assert proc.returncode == 2 and "required: run" in proc.stderr

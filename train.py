@@ -45,7 +45,7 @@ import watch
 from cli import ArgumentParser, atomic_save, fail
 from demonstrations import DemoError, expert_demos, load_demos
 from discriminator import Discriminator, make_discriminator
-from environments import make_envs, state_jumper
+from environments import make_envs, split_env_id, state_jumper
 from evaluation import evaluate, policy_actor
 from forward_model import ForwardModel, make_forward_model
 from mgail import EndValue, Segment, policy_objective_unrolled
@@ -140,7 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--out", help="output folder (default runs/<env>-seed<seed>)")
     g.add_argument("--env-steps", type=int, help="budget of real env steps for training (per task)")
     g.add_argument("--num-demos", type=int, help="expert trajectories to imitate (per task)")
-    g.add_argument("--demos", help="your own demonstrations .npz (docs/demonstrations.md) instead of the shipped expert's")
+    g.add_argument("--demos", help="your own demonstrations instead of the shipped expert's: a .npz file, or "
+                   "minari:<dataset id> for a Minari dataset on this disk (docs/demonstrations.md)")
     g.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
     g.add_argument("--resume", help="continue the interrupted run in this folder (its checkpoint.pt)")
     g.add_argument("--device", default="cpu", help="torch device; the networks are small, so cpu is usually fastest")
@@ -323,7 +324,7 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     except (RuntimeError, AssertionError) as e:
         fail(f"--device {args.device} is not usable here ({str(e).splitlines()[0]}); use --device cpu")
     envs, eval_env = make_envs(args.env, args.num_envs)
-    args.env = eval_env.spec.id  # without a "module:" prefix
+    env_id = eval_env.spec.id  # args.env keeps a "module:" prefix, for --resume and enjoy.py
     act_space = envs.single_action_space
     discrete = isinstance(act_space, gym.spaces.Discrete)
     obs_dim = envs.single_observation_space.shape[0]
@@ -337,7 +338,7 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     # Deviation from the paper (--whole-demos 1): only the expert's episodes that ran to the time
     # limit, as BC and its anchor would imitate a fall too.
     try:
-        path = args.demos or expert_demos(args.env, eval_env, args.num_demos, args.seed, whole=bool(args.whole_demos))
+        path = args.demos or expert_demos(env_id, eval_env, args.num_demos, args.seed, whole=bool(args.whole_demos))
         demos = load_demos(path, eval_env)
     except DemoError as e:
         fail(str(e))
@@ -406,7 +407,7 @@ def load_checkpoint(folder: str) -> tuple[argparse.Namespace, dict]:
     for k, neutral in gone.items():
         if saved.get(k, neutral) != neutral:
             fail(f"{folder} was trained with --{k.replace('_', '-')} {saved[k]}, which this train.py no longer has")
-    settings = {**BASE, **TASKS.get(saved["env"], {}), **BEFORE_SWITCHES}
+    settings = {**BASE, **TASKS.get(saved["env"].split(":")[-1], {}), **BEFORE_SWITCHES}
     settings["disc"] = "factored" if any(k.startswith("psi_net") for k in ckpt["D"]) else "joint"
     if "constant_lr" in saved:
         settings["lr_decay"] = int(not saved["constant_lr"])

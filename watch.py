@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from cli import fail
+from environments import split_env_id
 from policy import Normalizer, Policy
 
 
@@ -30,7 +31,7 @@ def load_policy(run_dir: Path) -> tuple[Policy, dict]:
     except FileNotFoundError:
         fail(f"no policy.pt in {run_dir}: is it a finished or interrupted train.py run?")
     args, state = saved["args"], saved["policy"]
-    env = gym.make(args["env"])
+    env = gym.make(split_env_id(args["env"]))
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.n if discrete else env.action_space.shape[0]
@@ -45,7 +46,7 @@ def load_policy(run_dir: Path) -> tuple[Policy, dict]:
 def record_video(act, env_id: str, path: Path, seed: int, max_frames: int = 1000) -> int:
     """One episode of `act`, rendered to an animated GIF at `path`; returns its return."""
     try:
-        env = gym.make(env_id, render_mode="rgb_array")
+        env = gym.make(split_env_id(env_id), render_mode="rgb_array")
         obs, _ = env.reset(seed=seed)
         frames = [env.render()]
     except gym.error.DependencyNotInstalled as e:

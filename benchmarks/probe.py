@@ -55,8 +55,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from demonstrations import expert_demos, load_demos  # noqa: E402
+from cli import ArgumentParser, fail  # noqa: E402
+from demonstrations import DemoError, expert_demos, load_demos  # noqa: E402
 from discriminator import Discriminator, make_discriminator  # noqa: E402
+from environments import split_env_id  # noqa: E402
 from evaluation import policy_actor, rollout  # noqa: E402
 from expert_policies import load_expert  # noqa: E402
 from forward_model import make_forward_model  # noqa: E402
@@ -209,19 +211,26 @@ def same_starts(policy: Policy, expert_act, env: gym.Env, space: gym.Space, s_ex
 
 
 @torch.no_grad()
-def main() -> None:
-    if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "checkpoint.pt").exists():
-        sys.exit("usage: python benchmarks/probe.py RUN_DIR   (a train.py output folder with checkpoint.pt)")
+def main(argv: list[str] | None = None) -> None:
+    p = ArgumentParser(description="What D looks at, and how the policy gradient grows with T, for a train.py run.")
+    p.add_argument("run", help="a train.py output folder with checkpoint.pt")
+    run_dir = Path(p.parse_args(argv).run)
+    if not (run_dir / "checkpoint.pt").exists():
+        fail(f"no checkpoint.pt in {run_dir}: give the output folder of a train.py run")
     torch.set_num_threads(1)
     torch.manual_seed(0)  # the policy's noise in the rollouts below: the same numbers on every call
-    ck = torch.load(Path(sys.argv[1]) / "checkpoint.pt", weights_only=False)
+    ck = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     args = ck["args"]
-    env = gym.make(args["env"])
+    env_id = split_env_id(args["env"])
+    env = gym.make(env_id)
     space = env.action_space
     discrete = isinstance(space, gym.spaces.Discrete)
-    demo_path = args.get("demos") or expert_demos(args["env"], env, args["num_demos"], args["seed"],
-                                                  whole=bool(args.get("whole_demos", 0)))
-    demos = load_demos(demo_path, env)
+    try:
+        demo_path = args.get("demos") or expert_demos(env_id, env, args["num_demos"], args["seed"],
+                                                      whole=bool(args.get("whole_demos", 0)))
+        demos = load_demos(demo_path, env)
+    except DemoError as e:
+        fail(str(e))
     normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0), clip=args.get("obs_clip", 0.0))
     obs_dim, act_dim = env.observation_space.shape[0], (space.n if discrete else space.shape[0])
     policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args["hidden"], tau=args["tau"],
@@ -241,7 +250,7 @@ def main() -> None:
     a_exp = torch.as_tensor(from_env(demos["actions"], space))
     mu = policy.mode(s_pi)
     mu_exp = policy.mode(s_exp)  # the policy's actions at the expert's states
-    expert_act = load_expert(args["env"], env)  # None: no expert here (a run on the user's own --demos)
+    expert_act = load_expert(env_id, env)  # None: no expert here (a run on the user's own --demos)
     print(f"{args['env']}: one episode of {len(s_pi)} steps; D = p(policy | s, a)")
     print(f"  D(policy's states, its actions)        {D(s_pi, mu).mean():.3f}")
     if not discrete:
@@ -287,7 +296,7 @@ def main() -> None:
                            predict_change=bool(args.get("f_delta", 1)))
     f.load_state_dict(ck["f"])
     with torch.enable_grad():
-        seg = policy_windows(policy, f, args["env"])
+        seg = policy_windows(policy, f, env_id)
         growth = gradient_growth(policy, f, D, seg, args["gamma"])
     print(f"|J_theta| over segments of T steps (policy's noisy rollouts; linear growth is healthy, "
           f"the run used T = {args['unroll']}):")

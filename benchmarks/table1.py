@@ -2,13 +2,20 @@
 
     python benchmarks/table1.py --envs CartPole-v1 --seeds 1 2 3
     python benchmarks/table1.py --envs Hopper-v5 --algos mgail --seeds 1 2 3 --jobs 2
+    python benchmarks/table1.py --print-commands > jobs.txt    # one line a run, for a cluster
+    python benchmarks/table1.py --report-only                  # collect what has run, here or elsewhere
 
 Each (task, algorithm, seed) runs `train.py` with that task's defaults in its own
 process, into benchmarks/runs/<env>-<algo>-seed<seed>. A finished run is not
 run again; an interrupted one continues from its checkpoint (--resume), so a
 long task can be finished across several sessions. Then the table of every
 finished run, of every task (not only those of --envs), is written to benchmarks/table1.md, and benchmarks/curves/<env>.png
-(matplotlib, optional) shows MGAIL's evaluation return over env steps.
+(matplotlib, optional) shows MGAIL's evaluation return over env steps, unfinished runs too.
+
+Past one machine: --print-commands prints the train.py command of every run that has
+not finished (one line each, to be run from the repository's root), for a job array
+or GNU parallel (docs/usage.md); when their folders are back under benchmarks/runs/,
+--report-only tabulates them, and lists the runs still under way below the table.
 
 Normalised return: (R - R_random) / (R_expert - R_random), with R_random the
 mean return of uniformly random actions over 10 episodes (seeds 0..9), and
@@ -17,7 +24,6 @@ column shows their mean over runs).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -30,24 +36,38 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from evaluation import evaluate  # noqa: E402  (after the path is set)
+from cli import ArgumentParser, fail  # noqa: E402  (after the path is set)
+from evaluation import evaluate  # noqa: E402
 
 HERE = ROOT / "benchmarks"
 TASKS = ["CartPole-v1", "MountainCar-v0", "Acrobot-v1", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5",
          "Ant-v5", "Humanoid-v5"]
 
 
+def finished(out: Path) -> bool:
+    results = out / "results.json"
+    return results.exists() and bool(json.loads(results.read_text()).get("finished"))
+
+
+def train_command(env_id: str, algo: str, seed: int, extra: list[str], name: str | None = None) -> list[str]:
+    """The train.py command that makes (or finishes) one run into runs/<name>, paths relative to
+    the repository's root; [] if it has finished."""
+    out = HERE / "runs" / (name or f"{env_id}-{algo}-seed{seed}")
+    if finished(out):
+        return []
+    rel = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    if (out / "checkpoint.pt").exists():
+        return ["python", "train.py", "--resume", str(rel)]
+    return ["python", "train.py", "--env", env_id, "--algo", algo, "--seed", str(seed), "--out", str(rel), *extra]
+
+
 def run_one(env_id: str, algo: str, seed: int, extra: list[str], name: str | None = None) -> Path:
     """Run (or finish) one training run in its own process, into runs/<name>; returns its folder."""
     out = HERE / "runs" / (name or f"{env_id}-{algo}-seed{seed}")
-    results = out / "results.json"
-    if results.exists() and json.loads(results.read_text()).get("finished"):
+    cmd = train_command(env_id, algo, seed, extra, name)
+    if not cmd:
         return out
-    if (out / "checkpoint.pt").exists():
-        cmd = [sys.executable, str(ROOT / "train.py"), "--resume", str(out)]
-    else:
-        cmd = [sys.executable, str(ROOT / "train.py"), "--env", env_id, "--algo", algo, "--seed", str(seed),
-               "--out", str(out), *extra]
+    cmd = [sys.executable, *cmd[1:]]
     print("running:", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr.strip()[-500:], flush=True)
@@ -86,15 +106,29 @@ def mean_std(values: list[float], digits: int = 1) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}" if values else "—"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description="Reproduce Table 1: MGAIL and BC on the paper's tasks.")
+def main(argv: list[str] | None = None) -> None:
+    p = ArgumentParser(description="Reproduce Table 1: MGAIL and BC on the paper's tasks.")
     p.add_argument("--envs", nargs="+", default=TASKS, help="tasks to run (default: all eight)")
     p.add_argument("--algos", nargs="+", default=["mgail", "bc"], choices=["mgail", "bc"], help="algorithms")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds")
     p.add_argument("--jobs", type=int, default=1, help="runs at once (at most the number of cores)")
     p.add_argument("--report-only", action="store_true", help="do not run; tabulate what has finished")
+    p.add_argument("--print-commands", action="store_true",
+                   help="do not run; print the train.py command of each unfinished run, one a line")
     p.add_argument("extra", nargs="*", help="after --: extra train.py flags for new runs")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    unknown = [e for e in args.envs if e.split(":")[-1] not in gym.registry and ":" not in e]
+    if unknown:
+        fail(f"unknown env id {unknown[0]!r}: use gymnasium ids such as {', '.join(TASKS[:3])}")
+    if args.jobs <= 0 or any(s < 0 for s in args.seeds):
+        fail("--jobs must be positive and --seeds 0 or more")
+    if args.print_commands:
+        for e in args.envs:
+            for a in args.algos:
+                for s in args.seeds:
+                    if cmd := train_command(e, a, s, args.extra):
+                        print(" ".join(cmd))
+        return
     if not args.report_only:
         jobs = [(e, a, s) for e in args.envs for a in args.algos for s in args.seeds]
         with ThreadPoolExecutor(args.jobs) as pool:
@@ -126,11 +160,22 @@ def main() -> None:
                        f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else "— | — | — | —")
         rows.append(f"| {env_id} | {r_exp:.1f} | {cell(bc)} | {mean_std(norm(bc), 2)} | {mgail_cells} | {len(m)} |")
         # Curves of the finished MGAIL runs, the ones in the table (none yet: no curve to draw).
-        curves = [d for d, _ in done["mgail"]]
+        curves = [d for d in run_dirs(env_id, "mgail") if (d / "progress.csv").exists()]
         if curves:
             plot_curves(env_id, curves, r_exp, [r["eval_return_mean"] for r in res["bc"]])
     (HERE / "table1.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
+    under_way = [under_way_line(d) for e in TASKS + args.envs for a in ("mgail", "bc") for d in run_dirs(e, a)
+                 if (d / "checkpoint.pt").exists() and not finished(d)]
+    if under_way:
+        print("under way (not in the table):\n" + "\n".join(sorted(set(under_way))))
+
+
+def under_way_line(d: Path) -> str:
+    """A run that has not finished: how far it got, from its last logged evaluation."""
+    rows = (d / "progress.csv").read_text().splitlines()[1:] if (d / "progress.csv").exists() else []
+    last = rows[-1].split(",") if rows else None
+    return f"  {d.name}: " + (f"{last[0]} env steps, last evaluation {float(last[2]):.1f}" if last else "started")
 
 
 def plot_curves(env_id: str, run_dirs: list[Path], expert_return: float, bc_returns: list[float]) -> None:
