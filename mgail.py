@@ -70,12 +70,17 @@ class Segment:
                                   episode and no gradient flows from it to step t
     s_end:   (B, obs_dim)         the real s_T after the last step (the final state where
                                   an episode ended); read only with an end value V
+    s_next:  (T, B, obs_dim)      the true successor of each s_t, also where an episode ended;
+    fell:    (T, B) bool          ... and whether it ended there in a fall (read by GAIL's
+                                  advantages, gail.py)
     """
     s: torch.Tensor
     xi: torch.Tensor
     context: torch.Tensor
     done: torch.Tensor
     s_end: torch.Tensor | None = None
+    s_next: torch.Tensor | None = None
+    fell: torch.Tensor | None = None
 
 
 class EndValue(nn.Module):

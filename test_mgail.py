@@ -512,3 +512,70 @@ def test_8c_continuous_actions_are_clipped_only_for_the_env():
     a = policy(torch.zeros(3, 1), torch.zeros(3, 1))
     (g,) = torch.autograd.grad(a.sum(), policy.net[-1].bias)
     torch.testing.assert_close(g, torch.tensor([3.0]))
+
+
+# ---------------------------------------------------------------------------
+# 9. GAIL's score-function gradient (Eq. 3), the contrast MGAIL argues against
+# ---------------------------------------------------------------------------
+
+def test_9a_score_function_gradient_equals_the_exact_gradient_by_enumeration():
+    """Eq. 3 on a case small enough to compute exactly: one state, 3 actions, cost c(a). The
+    score-function estimate, averaged with each action's probability as its weight (the exact
+    expectation over a ~ pi), equals grad_theta E[c] = grad_theta sum_a pi(a) c(a) by autograd."""
+    import gail
+    torch.manual_seed(0)
+    pi = Policy(2, 3, True, identity_normalizer(2), hidden=8, tau=1.0)
+    s = torch.randn(1, 2).expand(3, 2)
+    a = torch.eye(3)  # every action once
+    c = torch.tensor([1.0, -2.0, 0.5])
+    params = list(pi.parameters())
+    probs = torch.softmax(pi.head(s[:1]), -1)[0]
+    exact = torch.autograd.grad((probs * c).sum(), params, allow_unused=True)
+    # mean over the 3 rows of grad log pi(a_i) * (3 pi(a_i) c_i) = sum_i pi(a_i) grad log pi(a_i) c_i
+    surrogate = gail.score_function_surrogate(pi, s, a, 3 * probs.detach() * c)
+    estimate = torch.autograd.grad(surrogate, params, allow_unused=True)
+    for g_exact, g_est in zip(exact, estimate):
+        if g_exact is None:
+            assert g_est is None or g_est.abs().max() == 0
+        else:
+            torch.testing.assert_close(g_est, g_exact, atol=1e-6, rtol=1e-5)
+
+
+def test_9b_gaussian_log_prob_and_a_sampled_score_function_estimate():
+    """log pi(a|s) of the Gaussian policy is N's log-density summed over action dimensions; and
+    the score-function estimate of grad_mu E[|a|^2] = 2 mu approaches its closed form."""
+    import gail
+    torch.manual_seed(0)
+    pi = Policy(1, 2, False, identity_normalizer(1), hidden=8, init_log_sigma=-1.0)
+    s, a = torch.zeros(4, 1), torch.randn(4, 2)
+    mu, sigma = pi.head(s), math.exp(-1.0)
+    closed = (-0.5 * ((a - mu) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    torch.testing.assert_close(gail.log_prob(pi, s, a), closed)
+    n = 200_000
+    s = torch.zeros(n, 1)
+    with torch.no_grad():
+        a = pi(s, pi.sample_xi(n))
+        cost = (a ** 2).sum(-1)
+    bias = pi.net[-1].bias  # mu = bias here (the state is 0, the net's last layer adds it)
+    (g,) = torch.autograd.grad(gail.score_function_surrogate(pi, s, a, cost - cost.mean()), [bias])
+    torch.testing.assert_close(g, 2 * pi.head(s[:1])[0].detach(), atol=0.02, rtol=0.05)
+
+
+def test_9c_gae_equals_its_closed_form():
+    """GAE on T = 3 steps of one env with a fall at the last step and gamma, lambda chosen so the
+    sums can be written by hand; a time-limit ending bootstraps from V(s'), a fall does not."""
+    import gail
+    r = torch.tensor([[1.0], [2.0], [3.0]])
+    v = torch.tensor([[0.5], [0.25], [1.0]])
+    v_next = torch.tensor([[0.25], [1.0], [7.0]])
+    g, lam = 0.5, 0.5
+    for fell_last in (True, False):
+        fell = torch.tensor([[False], [False], [fell_last]])
+        done = fell.clone() if fell_last else torch.tensor([[False], [False], [True]])
+        d2 = 3.0 + (0.0 if fell_last else g * 7.0) - 1.0
+        d1 = 2.0 + g * 1.0 - 0.25
+        d0 = 1.0 + g * 0.25 - 0.5
+        expected = torch.tensor([[d0 + g * lam * (d1 + g * lam * d2)], [d1 + g * lam * d2], [d2]])
+        adv, ret = gail.gae(r, v, v_next, fell, done, g, lam)
+        torch.testing.assert_close(adv, expected)
+        torch.testing.assert_close(ret, expected + v)

@@ -1010,3 +1010,45 @@ def test_15f_probe_bad_input_is_one_line(tmp_path):
         "give the output folder of a train.py run", proc.stderr
     proc = run_script("benchmarks/probe.py")
     assert proc.returncode == 2 and "required: run" in proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# 16. GAIL beside MGAIL
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Hopper-v5"])
+def test_16a_gail_runs_end_to_end_with_ppos_settings(tmp_path, env_id):
+    argv = ["--env", env_id, "--algo", "gail", "--env-steps", "1024", "--hidden", "16", "--eval-every", "1024",
+            "--eval-episodes", "1", "--final-episodes", "1", "--out", str(tmp_path)]
+    args = train.parse_args(argv)
+    assert (args.num_envs, args.unroll) == ((4, 128) if env_id == "CartPole-v1" else (1, 2048))
+    assert args.bc_init == 0 and args.warmup == 0 and args.bc_anchor == 0
+    results = train.main(argv + (["--unroll", "256"] if env_id == "Hopper-v5" else []))
+    assert results["algo"] == "gail" and results["finished"] and results["env_steps"] == 1024
+    rows = list(csv.DictReader(open(tmp_path / "progress.csv")))
+    assert float(rows[-1]["reward"]) > 0 and 0 <= float(rows[-1]["clip_frac"]) <= 1  # -log D >= 0
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert "value" in ck and ck["args"]["algo"] == "gail"
+
+
+def test_16b_gail_policy_step_raises_the_reward_of_its_own_rollout(tmp_path):
+    """One PPO update on a rollout moves pi toward the actions with a positive advantage: the
+    log-likelihood of the rollout's actions, weighted by their advantages, goes up."""
+    import gail
+    args = train.parse_args(["--env", "CartPole-v1", "--algo", "gail", "--out", str(tmp_path)])
+    run = train.setup(args, None)
+    seg = train.collect_segment(run)
+    for _ in range(3):
+        train.train_discriminator(run)
+    s = seg.s.flatten(0, 1)
+    with torch.no_grad():
+        a = run.policy(s, seg.xi.flatten(0, 1))
+        r = gail.gail_reward(run.D, s, a).view(seg.s.shape[:2])
+        v = run.modules["value"](s).view_as(r)
+        adv, _ = gail.gae(r, v, run.modules["value"](seg.s_next.flatten(0, 1)).view_as(r), seg.fell, seg.done,
+                          0.99, 0.95)
+        before = (gail.log_prob(run.policy, s, a) * adv.flatten()).mean()
+    train.gail_policy_step(run, seg)
+    with torch.no_grad():
+        after = (gail.log_prob(run.policy, s, a) * adv.flatten()).mean()
+    assert after > before

@@ -41,6 +41,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+import gail
 import watch
 from cli import ArgumentParser, atomic_save, fail
 from demonstrations import DemoError, expert_demos, load_demos
@@ -67,6 +68,7 @@ BASE = dict(
     tau=3.0,              # Gumbel-Softmax temperature: a confident policy's gradient stays alive
     hidden=256,           # units per hidden layer of pi, D and f
     model="advanced",     # Figure 4's winner
+    policy_lr=1e-3,       # Adam's usual rate (the authors: 1e-4, with 7 trajectories a step)
     model_updates=20,     # gradient steps on f per iteration
     disc_updates=5,       # gradient steps on D per iteration
     # The departures (each explained at its flag and in the README's table).
@@ -134,8 +136,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                    "Defaults: BASE and TASKS in train.py.")
     g = p.add_argument_group("run")
     g.add_argument("--env", default="CartPole-v1", help="gymnasium env id, or module:EnvId for your own (default CartPole-v1)")
-    g.add_argument("--algo", choices=["mgail", "bc"], default="mgail",
-                   help="mgail, or the behavioural-cloning baseline (same policy net and demonstrations)")
+    g.add_argument("--algo", choices=["mgail", "gail", "bc"], default="mgail",
+                   help="mgail; or a baseline on the same policy net, D and demonstrations: gail (a model-free "
+                        "policy gradient, PPO; gail.py) or behavioural cloning")
     g.add_argument("--seed", type=int, default=1, help="seed of torch, numpy, the envs and the demonstrations")
     g.add_argument("--out", help="output folder (default runs/<env>-seed<seed>)")
     g.add_argument("--env-steps", type=int, help="budget of real env steps for training (per task)")
@@ -154,7 +157,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--hidden", type=int, help="units per hidden layer of pi, D and f")
     g.add_argument("--model", choices=["basic", "advanced"], help="forward model of Figure 4")
     g.add_argument("--log-sigma", type=float, default=-0.5, help="initial log sigma of the Gaussian policy (Eq. 9)")
-    g.add_argument("--policy-lr", type=float, default=1e-3, help="Adam learning rate of the policy")
+    g.add_argument("--policy-lr", type=float, help="Adam learning rate of the policy")
     g.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
     g.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
 
@@ -184,6 +187,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--whole-demos", type=int, choices=[0, 1],
                    help="1: imitate only expert episodes that ran to the time limit (no falls)")
 
+    g = p.add_argument_group("GAIL (--algo gail)")
+    g.add_argument("--gail-reward", choices=["survival", "cost"], default="survival",
+                   help="per-step reward: -log D (survival, >= 0, GAIL's own), or -c = log(1 - D) (gail.py)")
+
     g = p.add_argument_group("bookkeeping")
     g.add_argument("--eval-every", type=int, help="env steps between evaluations (per task)")
     g.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation")
@@ -197,8 +204,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     noiseless_given = args.noiseless_envs is not None
     if args.demos and args.whole_demos:
         fail("--whole-demos 1 picks episodes of the shipped expert, and --demos replaces them: leave out one of the two")
-    # Precedence: a flag given, then --paper, then the task's entry, then BASE.
+    # Precedence: a flag given, then --paper or GAIL's settings, then the task's entry, then BASE.
     settings = {**BASE, **TASKS.get(args.env.split(":")[-1], {}), **(PAPER if args.paper else {})}
+    if args.algo == "gail":
+        settings.update(gail_settings(args.env))
     if args.demos:  # the user's own file is imitated as it is
         settings["whole_demos"] = 0
     for k, v in settings.items():
@@ -207,6 +216,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_args(args, fall_cost_given, noiseless_given)
     args.out = Path(args.out or f"runs/{args.env.split(':')[-1]}-seed{args.seed}")
     return args
+
+
+def gail_settings(env_id: str) -> dict:
+    """--algo gail: PPO's rollouts and rate (gail.py), D trained on each rollout about once
+    (batches of 128), and none of MGAIL's additions to its policy step; D, the demonstrations
+    and the budget stay the task's."""
+    space = gym.make(split_env_id(env_id)).action_space
+    ppo = gail.ppo_settings(isinstance(space, gym.spaces.Discrete))
+    return dict(num_envs=ppo["num_envs"], unroll=ppo["unroll"], policy_lr=ppo["policy_lr"],
+                disc_updates=max(1, ppo["num_envs"] * ppo["unroll"] // 128), lr_decay=1, bc_init=0, warmup=0,
+                bc_anchor=0.0, restarts=0.0, end_value=0, noiseless_envs=0)
 
 
 def check_args(args: argparse.Namespace, fall_cost_given: bool, noiseless_given: bool) -> None:
@@ -354,8 +374,7 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     D = make_discriminator(args.disc, obs_dim, act_dim, normalizer, hidden=args.hidden).to(device)
     f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden,
                            predict_change=bool(args.f_delta)).to(device)
-    # Adam's usual 1e-3 for all three (the authors used 1e-4 for the policy, with
-    # gradients accumulated over 7 trajectories of 10 steps).
+    # Adam for all three: --policy-lr for pi, the usual 1e-3 for D and f.
     modules = {"policy": policy, "D": D, "f": f, "opt_pi": torch.optim.Adam(policy.parameters(), lr=args.policy_lr),
                "opt_D": torch.optim.Adam(D.parameters(), lr=1e-3), "opt_f": torch.optim.Adam(f.parameters(), lr=1e-3)}
     # 200k transitions: the last few hundred iterations, so f is fitted to the states pi visits now.
@@ -364,6 +383,9 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     if args.end_value:  # V, a slowly following copy V_target for its TD targets, and their Adam
         V = EndValue(obs_dim, normalizer, args.gamma, args.fall_cost, hidden=args.hidden).to(device)
         modules.update(V=V, V_target=copy.deepcopy(V).requires_grad_(False), opt_V=torch.optim.Adam(V.parameters(), lr=1e-3))
+    if args.algo == "gail":  # the baseline V(s) of the score-function gradient, one Adam with pi (as CleanRL)
+        value = gail.ValueNet(obs_dim, normalizer, args.hidden).to(device)
+        modules.update(value=value, opt_pi=torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=args.policy_lr))
     s_exp = torch.as_tensor(demos["observations"], dtype=torch.float32, device=device)
     a_exp = torch.as_tensor(from_env(demos["actions"], act_space), dtype=torch.float32, device=device)
     run = Run(args, envs, eval_env, demos, s_exp, a_exp, policy, D, f, modules, buffer, device, V=V, jump=jump)
@@ -437,7 +459,7 @@ def collect_segment(run: Run) -> Segment:
     """Algorithm 1: act in the real env with a = pi(s, xi; theta) for T steps, keep xi,
     and push each (s, a, s') into the buffer B."""
     args, act_space = run.args, run.envs.single_action_space
-    seg_s, seg_xi, seg_ctx, seg_done = [], [], [], []
+    seg_s, seg_xi, seg_ctx, seg_done, seg_next, seg_fell = [], [], [], [], [], []
     for t in range(args.unroll):
         xi = run.policy.sample_xi(args.num_envs).to(run.device)  # (B, act_dim)
         # Deviation from the paper (--noiseless-envs K): the first K envs act with xi = 0, the
@@ -457,6 +479,7 @@ def collect_segment(run: Run) -> Segment:
         run.buffer.add(run.obs, a, run.tensor(s_next), run.context, torch.as_tensor(term, device=run.device))
         done = torch.as_tensor(done, device=run.device)
         seg_s.append(run.obs), seg_xi.append(xi), seg_ctx.append(run.context), seg_done.append(done)
+        seg_next.append(run.tensor(s_next)), seg_fell.append(torch.as_tensor(term, device=run.device))
         obs_new = run.tensor(next_obs)
         if run.context.shape[1] > 0:  # slide the window of past states; restart it at a new episode
             run.context = torch.cat([run.context[:, 1:], run.obs.unsqueeze(1)], dim=1)
@@ -466,7 +489,7 @@ def collect_segment(run: Run) -> Segment:
     run.progress["iteration"] += 1
     # (T, B, ...) each; s_end is the real s_T after the last step
     return Segment(torch.stack(seg_s), torch.stack(seg_xi), torch.stack(seg_ctx), torch.stack(seg_done),
-                   s_end=run.tensor(s_next))
+                   s_end=run.tensor(s_next), s_next=torch.stack(seg_next), fell=torch.stack(seg_fell))
 
 
 def train_forward_model(run: Run) -> torch.Tensor:
@@ -557,6 +580,29 @@ def policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor, dic
     return J, grad_norm, anchor_stats
 
 
+def gail_policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """--algo gail: the model-free policy step. Rewards from the current D, advantages by GAE,
+    then PPO's clipped score-function gradient (gail.py), for pi and its baseline V together.
+    Returns PPO's last policy loss (twice: as J and for the finiteness check) and its stats."""
+    args, policy, value = run.args, run.policy, run.modules["value"]
+    cfg = gail.ppo_settings(policy.discrete)
+    if args.lr_decay:  # PPO anneals its rate to 0 over the budget, as --lr-decay does
+        for group in run.modules["opt_pi"].param_groups:
+            group["lr"] = args.policy_lr * max(0.0, 1.0 - run.progress["env_steps"] / args.env_steps)
+    T, B = seg.s.shape[:2]
+    s = seg.s.flatten(0, 1)  # (T * B, obs_dim), step t of env i in row t * B + i
+    with torch.no_grad():
+        a = policy(s, seg.xi.flatten(0, 1))  # the actions taken, recomputed at the same xi
+        logp_old = gail.log_prob(policy, s, a)
+        reward = gail.gail_reward(run.D, s, a, args.gail_reward).view(T, B)
+        v, v_next = value(s).view(T, B), value(seg.s_next.flatten(0, 1)).view(T, B)
+        advantages, returns = gail.gae(reward, v, v_next, seg.fell, seg.done, args.gamma, cfg["gae_lambda"])
+    stats = gail.ppo_update(policy, value, run.modules["opt_pi"], s, a, logp_old, advantages.flatten(),
+                            returns.flatten(), v.flatten(), cfg)
+    J = torch.tensor(stats.pop("J"))
+    return J, J, {**stats, "reward": reward.mean().item()}
+
+
 def evaluate_and_log(run: Run, log: csv.DictWriter, csv_file, tensorboard, last_print: float) -> float:
     """Evaluate the deterministic policy (argmax / mu) in its own env, and log one row:
     the return, D's accuracy on each class (both drift toward 0.5 as pi imitates), f's
@@ -624,16 +670,16 @@ def main(argv: list[str] | None = None) -> dict:
         if args.restarts > 0:
             expert_state_restarts(run)
         seg = collect_segment(run)
-        loss_f = train_forward_model(run)
+        loss_f = train_forward_model(run) if args.algo == "mgail" else torch.zeros(())
         loss_D, d_stats = train_discriminator(run)
         loss_V, v_stats = train_end_value(run) if run.V is not None else (torch.zeros(()), {})
-        J, grad_norm, anchor_stats = policy_step(run, seg)
+        J, grad_norm, step_stats = (policy_step if args.algo == "mgail" else gail_policy_step)(run, seg)
 
         check_finite(run, {"forward model f (loss)": loss_f, "discriminator D (loss)": loss_D,
                            "end value V (TD loss)": loss_V, "policy (J_theta)": grad_norm,
                            "policy (weights)": sum(p.sum() for p in run.policy.parameters())})
-        run.progress["stats"] = {"J": J.item(), "model_error": loss_f.item(),
-                                 "entropy": run.policy.entropy(seg.s[0]).item(), **d_stats, **anchor_stats, **v_stats}
+        run.progress["stats"] = {"J": J.item(), **({"model_error": loss_f.item()} if args.algo == "mgail" else {}),
+                                 "entropy": run.policy.entropy(seg.s[0]).item(), **d_stats, **step_stats, **v_stats}
     for sig, handler in stop["previous"].items():
         signal.signal(sig, handler)
     csv_file.close()
@@ -652,7 +698,7 @@ def open_logs(run: Run):
         fail(f"cannot write to --out {args.out}: {e.strerror}; choose a writable folder")
     log = csv.DictWriter(csv_file, ["env_steps", "wall_seconds", "eval_return_mean", "eval_return_std", "train_return",
                                     "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J", "bc_loss",
-                                    "phi_acc", "v_loss"])
+                                    "phi_acc", "v_loss"] + (["reward", "clip_frac"] if args.algo == "gail" else []))
     log.writeheader()
     log.writerows(run.progress["history"])
     return log, csv_file, watch.make_tensorboard(args.out)
