@@ -1052,3 +1052,55 @@ def test_16b_gail_policy_step_raises_the_reward_of_its_own_rollout(tmp_path):
     with torch.no_grad():
         after = (gail.log_prob(run.policy, s, a) * adv.flatten()).mean()
     assert after > before
+
+
+def test_16c_gradient_variance_reinforce_is_eq_3_with_a_leave_one_out_baseline(tmp_path):
+    """benchmarks/gradient_variance.reinforce against the estimator written out term by term:
+    (1/M) sum_i sum_t grad log pi(a_t^i|s_t^i) (G_t^i - mean_{j != i, same start} G_t^j)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gradient_variance as gv
+    import gail
+    torch.manual_seed(0)
+    pi = Policy(3, 2, False, identity_normalizer_of(3), hidden=8)
+    T, K, N = 3, 2, 3
+    M = K * N
+    seg = Segment(torch.randn(T, M, 3), pi.sample_xi(T * M).view(T, M, 2), torch.zeros(T, M, 0, 3),
+                  torch.zeros(T, M, dtype=torch.bool))
+    cost = lambda s, a: (a ** 2).sum(-1) + s[:, 0]  # noqa: E731
+    gamma = 0.9
+    got = gv.reinforce(pi, cost, seg, gamma, N)
+    with torch.no_grad():
+        a = pi(seg.s.flatten(0, 1), seg.xi.flatten(0, 1)).view(T, M, 2)
+        c = torch.stack([cost(seg.s[t], a[t]) * gamma ** t for t in range(T)])  # (T, M)
+    params = list(pi.parameters())
+    expected = [torch.zeros_like(q) for q in params]
+    for i in range(M):
+        start = i // N
+        others = [j for j in range(start * N, start * N + N) if j != i]
+        for t in range(T):
+            G = c[t:, i].sum()
+            b = sum(c[t:, j].sum() for j in others) / len(others)
+            lp = gail.log_prob(pi, seg.s[t, i:i + 1], a[t, i:i + 1]).sum()
+            for e, g in zip(expected, torch.autograd.grad(lp, params)):
+                e += g * (G - b) / M
+    torch.testing.assert_close(got, torch.cat([e.flatten() for e in expected]), atol=1e-5, rtol=1e-4)
+
+
+def identity_normalizer_of(dim: int) -> Normalizer:
+    return Normalizer(np.zeros(dim), np.ones(dim))
+
+
+def test_16d_gradient_variance_runs_on_a_saved_run(tmp_path):
+    train.main(["--env", "CartPole-v1", "--env-steps", "512", "--eval-every", "512", "--eval-episodes", "1",
+                "--final-episodes", "1", "--out", str(tmp_path)])
+    proc = run_script("benchmarks/gradient_variance.py", str(tmp_path), "--unrolls", "1", "4", "--samples", "2",
+                      "--starts", "2", "--repeats", "3", "--reference", "4")
+    assert proc.returncode == 0, proc.stderr
+    rows = [l.split("|") for l in proc.stdout.splitlines() if l.strip()[:1].isdigit()]
+    assert len(rows) == 2
+    for row in rows:
+        var_pw, var_rf, ratio = (float(x) for x in row[1].split())
+        assert var_pw > 0 and var_rf > 0 and ratio == pytest.approx(var_rf / var_pw, rel=0.01)
+        assert all(-1.0 <= float(x) <= 1.0 for x in row[2].split() + row[3].split())
+    proc = run_script("benchmarks/gradient_variance.py", str(tmp_path), "--samples", "1")
+    assert proc.returncode == 2 and "--samples >= 2" in proc.stderr

@@ -210,15 +210,11 @@ def same_starts(policy: Policy, expert_act, env: gym.Env, space: gym.Space, s_ex
                   f"policy {int(policy.mode(s_exp[j:j + 1]).argmax())}")
 
 
-@torch.no_grad()
-def main(argv: list[str] | None = None) -> None:
-    p = ArgumentParser(description="What D looks at, and how the policy gradient grows with T, for a train.py run.")
-    p.add_argument("run", help="a train.py output folder with checkpoint.pt")
-    run_dir = Path(p.parse_args(argv).run)
+def load_run(run_dir: Path) -> tuple[dict, str, dict, Policy, Discriminator, torch.nn.Module]:
+    """A train.py run's arguments, env id, demonstrations and its policy, D and f, from checkpoint.pt;
+    a one-line error if there is none."""
     if not (run_dir / "checkpoint.pt").exists():
         fail(f"no checkpoint.pt in {run_dir}: give the output folder of a train.py run")
-    torch.set_num_threads(1)
-    torch.manual_seed(0)  # the policy's noise in the rollouts below: the same numbers on every call
     ck = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     args = ck["args"]
     env_id = split_env_id(args["env"])
@@ -238,6 +234,25 @@ def main(argv: list[str] | None = None) -> None:
     policy.load_state_dict(ck["policy"])
     D = make_discriminator(args.get("disc", "joint"), obs_dim, act_dim, normalizer, hidden=args["hidden"])
     D.load_state_dict(ck["D"])
+    delta_std = (demos["next_observations"] - demos["observations"]).std(0)
+    f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"],
+                           predict_change=bool(args.get("f_delta", 1)))
+    f.load_state_dict(ck["f"])
+    return {**args, "buffer": ck["buffer"]}, env_id, demos, policy, D, f
+
+
+@torch.no_grad()
+def main(argv: list[str] | None = None) -> None:
+    p = ArgumentParser(description="What D looks at, and how the policy gradient grows with T, for a train.py run.")
+    p.add_argument("run", help="a train.py output folder with checkpoint.pt")
+    run_dir = Path(p.parse_args(argv).run)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)  # the networks' (overwritten) initial draws and the policy's noise below: the same every call
+    args, env_id, demos, policy, D, f = load_run(run_dir)
+    env = gym.make(env_id)
+    space = env.action_space
+    discrete = isinstance(space, gym.spaces.Discrete)
+    obs_dim, act_dim = env.observation_space.shape[0], (space.n if discrete else space.shape[0])
 
     states, (obs, _), done = [], env.reset(seed=5), False
     while not done:
@@ -291,10 +306,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  (no expert for {args['env']} here: no side-by-side returns)")
     else:
         same_starts(policy, expert_act, env, space, s_exp, a_exp)
-    delta_std = (demos["next_observations"] - demos["observations"]).std(0)
-    f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"],
-                           predict_change=bool(args.get("f_delta", 1)))
-    f.load_state_dict(ck["f"])
     with torch.enable_grad():
         seg = policy_windows(policy, f, env_id)
         growth = gradient_growth(policy, f, D, seg, args["gamma"])
