@@ -19,8 +19,10 @@ Algorithm 1, and the function here that does each line (`main` calls them in thi
 
 Every departure from the paper is one flag of the "departures" group of --help,
 set in one place below (BASE, TASKS) and listed with its reason in README.md;
-`--paper` sets each of them to the paper's value (PAPER). `--algo bc` trains
-the same policy network by behavioural cloning instead, Table 1's baseline.
+`--paper` sets each of them to the paper's value (PAPER). Two baselines train the
+same policy network on the same demonstrations instead: `--algo gail`, against the
+same D but with a model-free policy gradient (gail.py, `gail_policy_step`), and
+`--algo bc`, behavioural cloning.
 
 A run writes progress.csv (one row per evaluation), results.json, policy.pt
 and checkpoint.pt into --out (default runs/<env>-seed<seed>).
@@ -418,6 +420,16 @@ def save_checkpoint(run: Run) -> None:
     atomic_save(state, run.args.out / "checkpoint.pt")
 
 
+def maybe_save_checkpoint(run: Run, saves: dict) -> None:
+    """Every --checkpoint-minutes; a save writes the whole buffer, so the next one waits at
+    least 25 times as long as the last took, and saves cost <= ~4% of the run."""
+    if time.time() - saves["last"] > max(60 * run.args.checkpoint_minutes, 25 * saves["seconds"]):
+        t_save = time.time()
+        save_checkpoint(run)
+        saves["last"] = time.time()
+        saves["seconds"] = saves["last"] - t_save
+
+
 def load_checkpoint(folder: str) -> tuple[argparse.Namespace, dict]:
     """The arguments and the state of an interrupted run."""
     try:
@@ -653,32 +665,28 @@ def main(argv: list[str] | None = None) -> dict:
     log, csv_file, tensorboard = open_logs(run)
     stop = catch_stop_signals()
     start_policy(run)
-    last_print, last_checkpoint, save_seconds = 0.0, time.time(), 0.0
+    last_print, saves = 0.0, {"last": time.time(), "seconds": 0.0}
+    mgail_step = args.algo == "mgail"
     while True:
-        if run.progress["env_steps"] >= run.progress["next_eval"] or run.progress["env_steps"] >= args.env_steps:
-            last_print = evaluate_and_log(run, log, csv_file, tensorboard, last_print)  # and always at the end
+        if run.progress["env_steps"] >= min(run.progress["next_eval"], args.env_steps):  # and always at the end
+            last_print = evaluate_and_log(run, log, csv_file, tensorboard, last_print)
         if run.progress["env_steps"] >= args.env_steps or stop["signal"]:
             break
-        # A save writes the whole buffer, so the next one waits at least 25 times as long
-        # as the last took: saves cost <= ~4% of the run.
-        if time.time() - last_checkpoint > max(60 * args.checkpoint_minutes, 25 * save_seconds):
-            t_save = time.time()
-            save_checkpoint(run)
-            last_checkpoint = time.time()
-            save_seconds = last_checkpoint - t_save
+        maybe_save_checkpoint(run, saves)
 
+        # One iteration of Algorithm 1 (the departures' steps are marked as such)
         if args.restarts > 0:
-            expert_state_restarts(run)
-        seg = collect_segment(run)
-        loss_f = train_forward_model(run) if args.algo == "mgail" else torch.zeros(())
-        loss_D, d_stats = train_discriminator(run)
-        loss_V, v_stats = train_end_value(run) if run.V is not None else (torch.zeros(()), {})
-        J, grad_norm, step_stats = (policy_step if args.algo == "mgail" else gail_policy_step)(run, seg)
+            expert_state_restarts(run)                                      # departure (--restarts)
+        seg = collect_segment(run)                                          # act in the real env; push into B
+        loss_f = train_forward_model(run) if mgail_step else torch.zeros(())  # train f on B
+        loss_D, d_stats = train_discriminator(run)                          # train D on B vs the expert's pairs
+        loss_V, v_stats = train_end_value(run) if run.V is not None else (torch.zeros(()), {})  # departure
+        J, grad_norm, step_stats = (policy_step if mgail_step else gail_policy_step)(run, seg)  # Eq. 12-13; step
 
         check_finite(run, {"forward model f (loss)": loss_f, "discriminator D (loss)": loss_D,
                            "end value V (TD loss)": loss_V, "policy (J_theta)": grad_norm,
                            "policy (weights)": sum(p.sum() for p in run.policy.parameters())})
-        run.progress["stats"] = {"J": J.item(), **({"model_error": loss_f.item()} if args.algo == "mgail" else {}),
+        run.progress["stats"] = {"J": J.item(), **({"model_error": loss_f.item()} if mgail_step else {}),
                                  "entropy": run.policy.entropy(seg.s[0]).item(), **d_stats, **step_stats, **v_stats}
     for sig, handler in stop["previous"].items():
         signal.signal(sig, handler)
