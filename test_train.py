@@ -464,7 +464,7 @@ def test_10d_nan_stops_the_run_and_names_the_component(tmp_path, monkeypatch, ca
 # ---------------------------------------------------------------------------
 # 11. Experts: the SAC trainer resumes; the shipped experts and saved runs evaluate
 # ---------------------------------------------------------------------------
-# The floors each shipped expert must reach (deterministic, >= 10 episodes; README).
+# The floors each shipped expert must reach (deterministic, >= 10 episodes; docs/experts.md).
 FLOORS = {"CartPole-v1": 500, "MountainCar-v0": -110, "Acrobot-v1": -90, "Hopper-v5": 3000,
           "Walker2d-v5": 4000, "HalfCheetah-v5": 6000, "Ant-v5": 3500, "Humanoid-v5": 5000}
 
@@ -491,7 +491,7 @@ def test_11b_shipped_experts_evaluate_and_print_json(env_id):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["env"] == env_id and result["episodes"] == 3
     if env_id in expert_policies.HAND_WRITTEN:
-        # 3 episodes are a smoke check, not the README's measurement: allow 10% below the floor.
+        # 3 episodes are a smoke check, not docs/experts.md's measurement: allow 10% below the floor.
         assert result["return_mean"] >= FLOORS[env_id] - 0.1 * abs(FLOORS[env_id]), result
     else:
         # A trained expert must still be the policy that was measured when it was saved.
@@ -511,7 +511,7 @@ def test_11c_enjoy_evaluates_a_saved_run(tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["env"] == "CartPole-v1" and result["episodes"] == 2 and result["return_mean"] > 0
     # With train.py's final-evaluation seed (10,000 * seed + 999,999) it repeats the run's
-    # final evaluation exactly, the way the README extends Ant-v5's to 200 episodes.
+    # final evaluation exactly, the way docs/results.md extends the runs to 200 episodes.
     proc = subprocess.run([sys.executable, str(ROOT / "enjoy.py"), str(tmp_path), "--episodes", "3",
                            "--seed", str(10_000 * 2 + 999_999)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     repeated = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -615,8 +615,11 @@ def test_11f2_table1_keeps_rows_of_tasks_without_runs(tmp_path, monkeypatch):
     import table1
     monkeypatch.setattr(table1, "HERE", tmp_path)
     cells = " | 1.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | 3.0 ± 0.0 | 0.75 ± 0.00 | 100 | 1.0 min | 3 |"
-    old = {env: f"| {env}{cells}" for env in ("Ant-v5", "Acrobot-v1", "CartPole-v1")}
-    (tmp_path / "table1.md").write_text("\n".join(table1.TABLE_HEADER + list(old.values())) + "\n")
+    # a table1.md from before the GAIL column: its rows come back with GAIL's cells empty
+    old_rows = {env: f"| {env}{cells}" for env in ("Ant-v5", "Acrobot-v1", "CartPole-v1")}
+    (tmp_path / "table1.md").write_text("\n".join(table1.OLD_HEADER + list(old_rows.values())) + "\n")
+    new_cells = " | 1.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | — | — | 3.0 ± 0.0 | 0.75 ± 0.00 | 100 | 1.0 min | 3, 0 |"
+    old = {env: f"| {env}{new_cells}" for env in old_rows}
     run = tmp_path / "runs" / "CartPole-v1-mgail-seed1"
     run.mkdir(parents=True)
     (run / "results.json").write_text(json.dumps({"finished": True, "eval_return_mean": 500.0,
@@ -629,7 +632,7 @@ def test_11f2_table1_keeps_rows_of_tasks_without_runs(tmp_path, monkeypatch):
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["CartPole-v1", "Acrobot-v1", "Ant-v5"]
     assert lines[3] == old["Acrobot-v1"] and lines[4] == old["Ant-v5"]
     # CartPole's row comes from its run: 500.0, normalised 1.00, its env steps and wall time.
-    assert lines[2].startswith("| CartPole-v1 | 500.0 | — | — | 500.0 ± 0.0 | 1.00 ± 0.00 | 30208 | 1.0 min | 1 |")
+    assert lines[2] == "| CartPole-v1 | 500.0 | — | — | — | — | 500.0 ± 0.0 | 1.00 ± 0.00 | 30208 | 1.0 min | 1, 0 |"
 
 
 def test_11g_obs_clip_is_saved_with_the_run(tmp_path):
@@ -924,7 +927,7 @@ def make_minari_dataset(root: Path, dataset_id: str, episodes: int) -> None:
     """A small Minari dataset of CartPole-v1, made here by the hand-written expert."""
     import minari
     from minari.data_collector import EpisodeBuffer
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    assert os.environ["MINARI_DATASETS_PATH"] == str(root)  # where minari writes it (set by the test)
     env = gym.make("CartPole-v1")
     buffers = []
     for i in range(episodes):
@@ -990,7 +993,7 @@ def test_15d_table1_prints_commands_and_collects_runs_made_elsewhere(tmp_path, m
     table1.main(["--report-only"])
     out = capsys.readouterr().out
     row = next(l for l in out.splitlines() if l.startswith("| CartPole-v1 |"))
-    assert row.endswith("| 1 |")  # one finished seed in the table ...
+    assert row.endswith("| 1, 0 |")  # one finished MGAIL seed in the table ...
     assert "CartPole-v1-mgail-seed2: 512 env steps" in out  # ... and the other listed as under way
 
 

@@ -1,4 +1,4 @@
-"""Table 1 of the paper: MGAIL against BC (and the expert), with a learning curve per task.
+"""Table 1 of the paper: MGAIL against GAIL and BC (and the expert), with learning curves per task.
 
     python benchmarks/table1.py --envs CartPole-v1 --seeds 1 2 3
     python benchmarks/table1.py --envs Hopper-v5 --algos mgail --seeds 1 2 3 --jobs 2
@@ -74,8 +74,12 @@ def run_one(env_id: str, algo: str, seed: int, extra: list[str], name: str | Non
     return out
 
 
-TABLE_HEADER = ["| task | expert | BC | BC normalised | MGAIL | MGAIL normalised | MGAIL env steps | MGAIL wall time / run | seeds |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+TABLE_HEADER = ["| task | expert | BC | BC normalised | GAIL | GAIL normalised | MGAIL | MGAIL normalised "
+                "| MGAIL env steps | MGAIL wall time / run | seeds (MGAIL, GAIL) |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+# The table's header before it had a GAIL column: its rows are kept, with GAIL's cells empty.
+OLD_HEADER = ["| task | expert | BC | BC normalised | MGAIL | MGAIL normalised | MGAIL env steps | MGAIL wall time / run | seeds |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
 
 def kept_rows(table: Path) -> dict[str, str]:
@@ -83,6 +87,9 @@ def kept_rows(table: Path) -> dict[str, str]:
     if not table.exists():
         return {}
     lines = table.read_text().splitlines()
+    if lines[:2] == OLD_HEADER:
+        rows = [line.split(" | ") for line in lines[2:] if line.startswith("|")]
+        lines = TABLE_HEADER + [" | ".join(r[:4] + ["—", "—"] + r[4:-1] + [r[-1].replace(" |", ", 0 |")]) for r in rows]
     if lines[:2] != TABLE_HEADER:
         return {}
     return {line.split("|")[1].strip(): line for line in lines[2:] if line.startswith("|")}
@@ -109,7 +116,8 @@ def mean_std(values: list[float], digits: int = 1) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = ArgumentParser(description="Reproduce Table 1: MGAIL and BC on the paper's tasks.")
     p.add_argument("--envs", nargs="+", default=TASKS, help="tasks to run (default: all eight)")
-    p.add_argument("--algos", nargs="+", default=["mgail", "bc"], choices=["mgail", "bc"], help="algorithms")
+    p.add_argument("--algos", nargs="+", default=["mgail", "gail", "bc"], choices=["mgail", "gail", "bc"],
+                   help="algorithms")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds")
     p.add_argument("--jobs", type=int, default=1, help="runs at once (at most the number of cores)")
     p.add_argument("--report-only", action="store_true", help="do not run; tabulate what has finished")
@@ -142,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     kept = kept_rows(HERE / "table1.md")
     for env_id in TASKS + [e for e in args.envs if e not in TASKS]:
         done = {a: [(d, json.loads((d / "results.json").read_text())) for d in run_dirs(env_id, a)
-                    if (d / "results.json").exists()] for a in ("mgail", "bc")}
+                    if (d / "results.json").exists()] for a in ("mgail", "gail", "bc")}
         done = {a: [(d, r) for d, r in runs if r.get("finished")] for a, runs in done.items()}
         res = {a: [r for _, r in runs] for a, runs in done.items()}
         if not any(res.values()):
@@ -155,17 +163,18 @@ def main(argv: list[str] | None = None) -> None:
         norm = lambda rs: [(r["eval_return_mean"] - r_rand) / (r["expert_return_mean"] - r_rand) for r in rs]
         # Mean over seeds of each seed's mean return over its evaluation episodes; ± is the std over seeds.
         cell = lambda rs: mean_std([r["eval_return_mean"] for r in rs])
-        m, bc = res["mgail"], res["bc"]
+        m, g, bc = res["mgail"], res["gail"], res["bc"]
         mgail_cells = (f"{cell(m)} | {mean_std(norm(m), 2)} | {m[0]['env_steps']} | "
                        f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else "— | — | — | —")
-        rows.append(f"| {env_id} | {r_exp:.1f} | {cell(bc)} | {mean_std(norm(bc), 2)} | {mgail_cells} | {len(m)} |")
-        # Curves of the finished MGAIL runs, the ones in the table (none yet: no curve to draw).
-        curves = [d for d in run_dirs(env_id, "mgail") if (d / "progress.csv").exists()]
+        rows.append(f"| {env_id} | {r_exp:.1f} | {cell(bc)} | {mean_std(norm(bc), 2)} | {cell(g)} | "
+                    f"{mean_std(norm(g), 2)} | {mgail_cells} | {len(m)}, {len(g)} |")
+        # Curves of every MGAIL and GAIL run on disk, unfinished ones too, and BC's level.
+        curves = [d for a in ("mgail", "gail") for d in run_dirs(env_id, a) if (d / "progress.csv").exists()]
         if curves:
             plot_curves(env_id, curves, r_exp, [r["eval_return_mean"] for r in res["bc"]])
     (HERE / "table1.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
-    under_way = [under_way_line(d) for e in TASKS + args.envs for a in ("mgail", "bc") for d in run_dirs(e, a)
+    under_way = [under_way_line(d) for e in TASKS + args.envs for a in ("mgail", "gail", "bc") for d in run_dirs(e, a)
                  if (d / "checkpoint.pt").exists() and not finished(d)]
     if under_way:
         print("under way (not in the table):\n" + "\n".join(sorted(set(under_way))))
@@ -191,8 +200,9 @@ def plot_curves(env_id: str, run_dirs: list[Path], expert_return: float, bc_retu
         if not (d / "progress.csv").exists():
             continue
         rows = list(csv.DictReader(open(d / "progress.csv")))
+        algo = "GAIL" if "-gail-" in d.name else "MGAIL"
         ax.plot([int(r["env_steps"]) for r in rows], [float(r["eval_return_mean"]) for r in rows],
-                label=f"MGAIL {d.name.rsplit('-', 1)[-1]}")
+                label=f"{algo} {d.name.rsplit('-', 1)[-1]}", linestyle="--" if algo == "GAIL" else "-")
     ax.axhline(expert_return, color="k", linestyle="--", label="expert")
     if bc_returns:
         ax.axhline(np.mean(bc_returns), color="gray", linestyle=":", label="BC (mean)")
