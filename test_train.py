@@ -610,7 +610,8 @@ def test_11f_table1_reports_every_seed_on_disk(tmp_path, monkeypatch):
 
 def test_11f2_table1_keeps_rows_of_tasks_without_runs(tmp_path, monkeypatch):
     """A task with no finished run on disk keeps its row of the existing table1.md; a task with
-    one gets a row computed from it; rows stay in Table 1's task order."""
+    one gets a row computed from it, and the old row's cells for the algorithms without runs;
+    rows stay in Table 1's task order."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import table1
     monkeypatch.setattr(table1, "HERE", tmp_path)
@@ -632,7 +633,8 @@ def test_11f2_table1_keeps_rows_of_tasks_without_runs(tmp_path, monkeypatch):
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["CartPole-v1", "Acrobot-v1", "Ant-v5"]
     assert lines[3] == old["Acrobot-v1"] and lines[4] == old["Ant-v5"]
     # CartPole's row comes from its run: 500.0, normalised 1.00, its env steps and wall time.
-    assert lines[2] == "| CartPole-v1 | 500.0 | — | — | — | — | 500.0 ± 0.0 | 1.00 ± 0.00 | 30208 | 1.0 min | 1, 0 |"
+    # ... keeping the old row's cells of the algorithms with no run on disk (BC, GAIL)
+    assert lines[2] == "| CartPole-v1 | 500.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | — | — | 500.0 ± 0.0 | 1.00 ± 0.00 | 30208 | 1.0 min | 1, 0 |"
 
 
 def test_11g_obs_clip_is_saved_with_the_run(tmp_path):

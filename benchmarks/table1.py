@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
             if env_id in kept:
                 rows.append(kept[env_id])
             continue
+        # An algorithm with no finished run on disk keeps its cells of the row table1.md has.
+        old = [c.strip() for c in kept[env_id].strip().strip("|").split("|")] if env_id in kept else ["—"] * 11
+        old_seeds = (old[10].split(", ") + ["0"])[:2] if old[10] != "—" else ["0", "0"]
         # Each run is normalised by the return of its own demonstrations (they depend on the seed).
         r_exp = float(np.mean([r["expert_return_mean"] for rs in res.values() for r in rs]))
         r_rand = random_return(env_id)
@@ -164,10 +167,12 @@ def main(argv: list[str] | None = None) -> None:
         # Mean over seeds of each seed's mean return over its evaluation episodes; ± is the std over seeds.
         cell = lambda rs: mean_std([r["eval_return_mean"] for r in rs])
         m, g, bc = res["mgail"], res["gail"], res["bc"]
+        bc_cells = f"{cell(bc)} | {mean_std(norm(bc), 2)}" if bc else " | ".join(old[2:4])
+        gail_cells = f"{cell(g)} | {mean_std(norm(g), 2)}" if g else " | ".join(old[4:6])
         mgail_cells = (f"{cell(m)} | {mean_std(norm(m), 2)} | {m[0]['env_steps']} | "
-                       f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else "— | — | — | —")
-        rows.append(f"| {env_id} | {r_exp:.1f} | {cell(bc)} | {mean_std(norm(bc), 2)} | {cell(g)} | "
-                    f"{mean_std(norm(g), 2)} | {mgail_cells} | {len(m)}, {len(g)} |")
+                       f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else " | ".join(old[6:10]))
+        seeds = f"{len(m) if m else old_seeds[0]}, {len(g) if g else old_seeds[1]}"
+        rows.append(f"| {env_id} | {r_exp:.1f} | {bc_cells} | {gail_cells} | {mgail_cells} | {seeds} |")
         # Curves of every MGAIL and GAIL run on disk, unfinished ones too, and BC's level.
         curves = [d for a in ("mgail", "gail") for d in run_dirs(env_id, a) if (d / "progress.csv").exists()]
         if curves:
