@@ -77,9 +77,10 @@ def score_function_surrogate(policy: Policy, s: torch.Tensor, a: torch.Tensor, w
 
 
 def gail_reward(D: nn.Module, s: torch.Tensor, a: torch.Tensor, kind: str = "survival") -> torch.Tensor:
-    """Per-step reward from D: -log D (survival, >= 0) or -c = log(1 - D) (cost, <= 0)."""
+    """Per-step reward from D: -log D (survival, >= 0), -c = log(1 - D) (cost, <= 0), or the
+    logit log(1 - D) - log D = -l (logit, either sign: the sum of the two)."""
     l = D.logit(s, a)  # log D / (1 - D)
-    return F.softplus(-l) if kind == "survival" else -F.softplus(l)
+    return {"survival": F.softplus(-l), "cost": -F.softplus(l), "logit": -l}[kind]
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, fell: torch.Tensor,

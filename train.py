@@ -190,8 +190,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="1: imitate only expert episodes that ran to the time limit (no falls)")
 
     g = p.add_argument_group("GAIL (--algo gail)")
-    g.add_argument("--gail-reward", choices=["survival", "cost"], default="survival",
-                   help="per-step reward: -log D (survival, >= 0, GAIL's own), or -c = log(1 - D) (gail.py)")
+    g.add_argument("--gail-reward", choices=["survival", "cost", "logit"], default="survival",
+                   help="per-step reward: -log D (survival, >= 0, GAIL's own), -c = log(1 - D) (cost, <= 0), "
+                        "or log(1 - D) - log D (logit, either sign); gail.py")
 
     g = p.add_argument_group("bookkeeping")
     g.add_argument("--eval-every", type=int, help="env steps between evaluations (per task)")
