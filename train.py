@@ -354,7 +354,7 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     act_dim = act_space.n if discrete else act_space.shape[0]
     jump = state_jumper(eval_env) if args.restarts > 0 else None
     if args.restarts > 0 and jump is None:
-        fail(f"--restarts cannot set the state of {args.env} from an observation (it can for MuJoCo "
+        fail(f"--restarts cannot set the state of {env_id} from an observation (it can for MuJoCo "
              f"locomotion and classic-control envs): use --restarts 0")
 
     # The expert's demonstrations: the shipped expert's, rolled out by seed, or the user's file.
