@@ -1107,6 +1107,6 @@ def test_16d_gradient_variance_runs_on_a_saved_run(tmp_path):
         var_pw, var_rf, ratio = (float(x) for x in row[1].split())
         assert var_pw > 0 and var_rf > 0 and ratio == pytest.approx(var_rf / var_pw, rel=0.01)
         assert all(-1.0 <= float(x) <= 1.0 for x in row[2].split() + row[3].split()[:1])
-        assert all(float(x) > 0 for x in row[3].split()[1:])  # the two references' norms
+        assert all(float(x) > 0 for x in row[3].split()[1:] + row[4].split())  # the references' norms; the scale-free ratio
     proc = run_script("benchmarks/gradient_variance.py", str(tmp_path), "--samples", "1")
     assert proc.returncode == 2 and "--samples >= 2" in proc.stderr
