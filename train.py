@@ -640,7 +640,8 @@ def evaluate_and_log(run: Run, log: csv.DictWriter, csv_file, tensorboard, last_
         last_print = time.time()
         print(f"steps {env_steps:>7d} | eval {ret_mean:7.1f} +- {ret_std:5.1f} | "
               f"D acc exp {stats.get('d_acc_expert', 0):.2f} pol {stats.get('d_acc_policy', 0):.2f} | "
-              f"f err {stats.get('model_error', 0):.4f} | H(pi) {stats.get('entropy', 0):.2f} | "
+              + (f"f err {stats.get('model_error', 0):.4f}" if args.algo != "gail" else f"reward {stats.get('reward', 0):.3f}")
+              + f" | H(pi) {stats.get('entropy', 0):.2f} | "
               f"{row['wall_seconds']:.0f}s", flush=True)
     return last_print
 
