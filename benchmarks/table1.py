@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         mgail_cells = (f"{cell(m)} | {mean_std(norm(m), 2)} | {m[0]['env_steps']} | "
                        f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else " | ".join(old[6:10]))
         seeds = f"{len(m) if m else old_seeds[0]}, {len(g) if g else old_seeds[1]}"
-        rows.append(f"| {env_id} | {r_exp:.1f} | {bc_cells} | {gail_cells} | {mgail_cells} | {seeds} |")
+        expert_cell = f"{r_exp:.1f}" if m or env_id not in kept else old[1]  # MGAIL's runs' demonstrations
+        rows.append(f"| {env_id} | {expert_cell} | {bc_cells} | {gail_cells} | {mgail_cells} | {seeds} |")
         # Curves of every MGAIL and GAIL run on disk, unfinished ones too, and BC's level.
         curves = [d for a in ("mgail", "gail") for d in run_dirs(env_id, a) if (d / "progress.csv").exists()]
         if curves:
