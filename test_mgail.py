@@ -17,15 +17,7 @@ Run: python -m pytest -q
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
-import types
 from pathlib import Path
 
 import gymnasium as gym

@@ -31,6 +31,7 @@ import watch
 from discriminator import Discriminator
 from mgail import Segment
 from policy import Normalizer, Policy, from_env
+from replay_buffer import ReplayBuffer
 
 ROOT = Path(__file__).resolve().parent
 torch.set_num_threads(1)  # small tensors: one thread is as fast, and does not thrash on 2 cores
@@ -409,7 +410,7 @@ def test_10b2_replay_buffer_saves_its_filled_part_and_reloads_it():
     """A part-filled buffer saves copies of its filled rows only; a full one saves its own
     tensors without a copy. Either reloads into an empty buffer to the same rows, size and pos."""
     def filled(n):
-        buf = train.ReplayBuffer(6, 2, 1, 3, torch.device("cpu"))
+        buf = ReplayBuffer(6, 2, 1, 3, torch.device("cpu"))
         for i in range(n):  # one transition at a time, values that tell the rows apart
             buf.add(torch.full((1, 2), float(i)), torch.full((1, 1), -float(i)), torch.full((1, 2), i + 0.5),
                     torch.full((1, 3, 2), 10.0 + i), torch.tensor([i % 2 == 0]))
@@ -419,7 +420,7 @@ def test_10b2_replay_buffer_saves_its_filled_part_and_reloads_it():
     assert sd["s"].shape == (4, 2) and sd["s"].data_ptr() != part.s.data_ptr()
     assert full.state_dict()["s"].data_ptr() == full.s.data_ptr()
     for buf in (part, full):
-        again = train.ReplayBuffer(6, 2, 1, 3, torch.device("cpu"))
+        again = ReplayBuffer(6, 2, 1, 3, torch.device("cpu"))
         again.load_state_dict(buf.state_dict())
         assert (again.size, again.pos) == (buf.size, buf.pos)
         for name in ("s", "a", "s_next", "context", "fell"):

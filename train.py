@@ -53,6 +53,7 @@ from evaluation import evaluate, policy_actor
 from forward_model import ForwardModel, make_forward_model
 from mgail import EndValue, Segment, policy_objective_unrolled
 from policy import Normalizer, Policy, from_env, to_env
+from replay_buffer import ReplayBuffer
 
 # ---------------------------------------------------------------------------
 # Settings: one base, the paper's values of the departures, and per-task entries
@@ -254,52 +255,6 @@ def check_args(args: argparse.Namespace, fall_cost_given: bool, noiseless_given:
 # The run: everything Algorithm 1 reads and writes
 # ---------------------------------------------------------------------------
 
-class ReplayBuffer:
-    """The buffer B of Algorithm 1: real transitions (s, a, s', context, fell), newest overwriting oldest.
-
-    fell: the episode ended there by termination (a fall), not by the time limit; read
-    only by the end value's TD targets (--end-value).
-    """
-
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, context_len: int, device: torch.device):
-        self.s = torch.zeros(capacity, obs_dim, device=device)
-        self.a = torch.zeros(capacity, act_dim, device=device)
-        self.s_next = torch.zeros(capacity, obs_dim, device=device)
-        self.context = torch.zeros(capacity, context_len, obs_dim, device=device)
-        self.fell = torch.zeros(capacity, dtype=torch.bool, device=device)
-        self.capacity, self.size, self.pos = capacity, 0, 0
-
-    def add(self, s, a, s_next, context, fell) -> None:
-        idx = (self.pos + torch.arange(len(s), device=self.s.device)) % self.capacity
-        self.s[idx], self.a[idx], self.s_next[idx], self.context[idx], self.fell[idx] = s, a, s_next, context, fell
-        self.pos = (self.pos + len(s)) % self.capacity
-        self.size = min(self.size + len(s), self.capacity)
-
-    def state_dict(self) -> dict:
-        n = self.size  # only the filled part; after wrap-around that is all of it
-        # torch.save writes a slice's whole storage, so a part is copied out first; a full
-        # buffer is saved as it is (a copy of a large buffer takes as long as writing it).
-        part = (lambda t: t) if n == self.capacity else (lambda t: t[:n].clone())
-        return {"s": part(self.s), "a": part(self.a), "s_next": part(self.s_next),
-                "context": part(self.context), "fell": part(self.fell), "size": self.size, "pos": self.pos}
-
-    def load_state_dict(self, state: dict) -> None:
-        n = state["size"]
-        self.s[:n], self.a[:n], self.s_next[:n], self.context[:n] = state["s"], state["a"], state["s_next"], state["context"]
-        self.fell[:n] = state.get("fell", False)  # (a checkpoint from before --end-value: none marked)
-        self.size, self.pos = n, state["pos"]
-
-    def indices(self, batch: int, recent: int | None = None) -> torch.Tensor:
-        """Random positions, among the `recent` newest transitions if given (D sees the current policy)."""
-        n = min(self.size, recent or self.size)
-        return (self.pos - 1 - torch.randint(0, n, (batch,), device=self.s.device)) % self.capacity
-
-    def sample(self, batch: int, recent: int | None = None) -> tuple[torch.Tensor, ...]:
-        """A random batch of (s, a, s', context)."""
-        idx = self.indices(batch, recent)
-        return self.s[idx], self.a[idx], self.s_next[idx], self.context[idx]
-
-
 @dataclass
 class Run:
     """The state of one training run. `progress` holds the loop's counters and log."""
@@ -489,10 +444,11 @@ def collect_segment(run: Run) -> Segment:
             if not np.isnan(run.ep_return[i]):  # (NaN: the episode had a restart)
                 run.progress["train_returns"].append(float(run.ep_return[i] + reward[i]))
         run.ep_return = np.where(done, 0.0, run.ep_return + reward)
-        run.buffer.add(run.obs, a, run.tensor(s_next), run.context, torch.as_tensor(term, device=run.device))
+        s_next, fell = run.tensor(s_next), torch.as_tensor(term, device=run.device)
+        run.buffer.add(run.obs, a, s_next, run.context, fell)
         done = torch.as_tensor(done, device=run.device)
         seg_s.append(run.obs), seg_xi.append(xi), seg_ctx.append(run.context), seg_done.append(done)
-        seg_next.append(run.tensor(s_next)), seg_fell.append(torch.as_tensor(term, device=run.device))
+        seg_next.append(s_next), seg_fell.append(fell)
         obs_new = run.tensor(next_obs)
         if run.context.shape[1] > 0:  # slide the window of past states; restart it at a new episode
             run.context = torch.cat([run.context[:, 1:], run.obs.unsqueeze(1)], dim=1)
@@ -502,7 +458,7 @@ def collect_segment(run: Run) -> Segment:
     run.progress["iteration"] += 1
     # (T, B, ...) each; s_end is the real s_T after the last step
     return Segment(torch.stack(seg_s), torch.stack(seg_xi), torch.stack(seg_ctx), torch.stack(seg_done),
-                   s_end=run.tensor(s_next), s_next=torch.stack(seg_next), fell=torch.stack(seg_fell))
+                   s_end=s_next, s_next=torch.stack(seg_next), fell=torch.stack(seg_fell))
 
 
 def train_forward_model(run: Run) -> torch.Tensor:

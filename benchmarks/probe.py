@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     env = gym.make(env_id)
     space = env.action_space
     discrete = isinstance(space, gym.spaces.Discrete)
-    obs_dim, act_dim = env.observation_space.shape[0], (space.n if discrete else space.shape[0])
+    act_dim = space.n if discrete else space.shape[0]
 
     states, (obs, _), done = [], env.reset(seed=5), False
     while not done:
