@@ -55,7 +55,30 @@ def rollout(act, env: gym.Env, episodes: int, seed: int) -> dict[str, np.ndarray
     return demos
 
 
-def evaluate(act, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]:
-    """Mean and std of the return over `episodes` episodes, episode i from reset(seed + i)."""
-    returns = rollout(act, env, episodes, seed)["episode_returns"]
+def evaluate(act, env: gym.Env | list[gym.Env], episodes: int, seed: int) -> tuple[float, float]:
+    """Mean and std of the return over `episodes` episodes, episode i from reset(seed + i).
+
+    Given a list of K copies of the env, K episodes run side by side and `act` sees their
+    observations as one batch: one forward pass per step instead of K. The returns are
+    those of the episodes run one by one (each episode's seed and actions are its own).
+    """
+    envs = env if isinstance(env, list) else [env]
+    returns = np.zeros(episodes)
+    running = {}  # env index -> (episode, its current observation)
+    next_episode = 0
+    while running or next_episode < episodes:
+        for k in range(len(envs)):  # every free env starts the next episode
+            if k not in running and next_episode < episodes:
+                running[k] = (next_episode, envs[k].reset(seed=seed + next_episode)[0])
+                next_episode += 1
+        ks = list(running)
+        actions = np.asarray(act(np.stack([running[k][1] for k in ks])))
+        for k, a in zip(ks, actions):
+            episode = running[k][0]
+            obs, r, term, trunc, _ = envs[k].step(a)
+            returns[episode] += float(r)
+            if term or trunc:
+                del running[k]
+            else:
+                running[k] = (episode, obs)
     return float(returns.mean()), float(returns.std())

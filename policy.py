@@ -76,6 +76,12 @@ class Normalizer(nn.Module):
         # (A plain attribute, not a buffer: the run's arguments carry it.)
         self.clip = clip
 
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
+        """New statistics (train.py --obs-norm joint), in place: every network sharing this
+        normaliser sees them at once."""
+        self.mean.copy_(mean)
+        self.std.copy_(torch.where(std < min_std, torch.ones_like(std), std))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_hat = (x - self.mean) / self.std
         return x_hat.clamp(-self.clip, self.clip) if self.clip > 0 else x_hat

@@ -788,6 +788,39 @@ def test_12g_expert_state_restarts_put_every_env_in_an_expert_state(tmp_path):
     assert np.isnan(run.ep_return).all()  # their returns are not logged
 
 
+def test_12h_evaluation_side_by_side_gives_the_returns_of_episodes_run_one_by_one():
+    # K copies run K episodes at once (one batched act per step); each episode keeps its own
+    # seed, so the returns are those of the sequential roll-out, episode for episode.
+    policy = Policy(4, 2, True, Normalizer(np.zeros(4), np.ones(4)), hidden=8)
+    act = evaluation.policy_actor(policy, gym.make("CartPole-v1").action_space)
+    one_by_one = evaluation.rollout(act, gym.make("CartPole-v1"), 7, seed=3)["episode_returns"]
+    for k in (1, 3, 7):
+        mean, std = evaluation.evaluate(act, [gym.make("CartPole-v1") for _ in range(k)], 7, seed=3)
+        assert mean == pytest.approx(one_by_one.mean()) and std == pytest.approx(one_by_one.std())
+    assert len(set(one_by_one.tolist())) > 1  # the episodes do differ, so the order is tested
+
+
+def test_12i_joint_normaliser_spans_the_expert_and_the_policy_states(tmp_path):
+    run = tiny_run(tmp_path, "--obs-norm", "joint")
+    for _ in range(2):
+        train.collect_segment(run)
+    train.update_normalizer(run)
+    # Independent computation: the statistics of both sets pooled with equal weight (each
+    # expert state repeated as often as the buffer has states, and the other way round).
+    s_pi, s_exp = run.buffer.s[:run.buffer.size].double(), run.s_exp.double()
+    pooled = torch.cat([s_exp.repeat(len(s_pi), 1), s_pi.repeat(len(s_exp), 1)])
+    std = pooled.std(0, correction=0)
+    torch.testing.assert_close(run.policy.normalizer.mean.double(), pooled.mean(0), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(run.policy.normalizer.std.double(), torch.where(std < 1e-3, 1.0, std), rtol=1e-4, atol=1e-5)
+    assert run.D.normalizer is run.policy.normalizer and run.f.normalizer is run.policy.normalizer  # all see it
+    d_pi = (run.buffer.s_next - run.buffer.s)[:run.buffer.size].double()
+    d_exp = (run.s_exp_next - run.s_exp).double()
+    d_std = torch.cat([d_exp.repeat(len(d_pi), 1), d_pi.repeat(len(d_exp), 1)]).std(0, correction=0)
+    torch.testing.assert_close(run.f.delta_std.double(), d_std, rtol=1e-4, atol=1e-5)
+    # the default keeps the expert's statistics, as the authors' code
+    assert train.parse_args(["--env", "Hopper-v5"]).obs_norm == "expert"
+
+
 # ---------------------------------------------------------------------------
 # 13. --paper: every departure off at once, and still a run end to end
 # ---------------------------------------------------------------------------

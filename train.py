@@ -76,7 +76,7 @@ BASE = dict(
     disc_updates=5,       # gradient steps on D per iteration
     # The departures (each explained at its flag and in the README's table).
     cost="log", lr_decay=1, grad_clip=1.0, logit_bound=5.0, state_sigma=0, f_delta=1,
-    grad_penalty=10.0, disc="joint", obs_clip=0.0, bc_init=0, warmup=0, bc_anchor=0.0,
+    grad_penalty=10.0, disc="joint", obs_norm="expert", obs_clip=0.0, bc_init=0, warmup=0, bc_anchor=0.0,
     restarts=0.0, end_value=0, fall_cost=4.6, noiseless_envs=0, whole_demos=0,
     # Bookkeeping.
     eval_every=10_000,
@@ -85,7 +85,7 @@ BASE = dict(
 # Algorithm 1 as the paper writes it: what --paper sets. Where the paper is silent,
 # --paper keeps this project's choice (README, "Departures").
 PAPER = dict(cost="D", lr_decay=0, grad_clip=0.0, logit_bound=0.0, state_sigma=1, f_delta=0,
-             grad_penalty=0.0, disc="joint", obs_clip=0.0, bc_init=0, warmup=0, bc_anchor=0.0,
+             grad_penalty=0.0, disc="joint", obs_norm="expert", obs_clip=0.0, bc_init=0, warmup=0, bc_anchor=0.0,
              restarts=0.0, end_value=0, noiseless_envs=0, whole_demos=0, model="advanced")
 
 # Per task: only what differs from BASE, each with its reason.
@@ -130,7 +130,7 @@ TASKS = {
 }
 
 # A checkpoint written before a switch existed ran without it: these values repeat what it did.
-BEFORE_SWITCHES = dict(cost="log", lr_decay=1, grad_clip=1.0, logit_bound=5.0, state_sigma=0, f_delta=1,
+BEFORE_SWITCHES = dict(obs_norm="expert", cost="log", lr_decay=1, grad_clip=1.0, logit_bound=5.0, state_sigma=0, f_delta=1,
                        bc_anchor=0.0, whole_demos=0, restarts=0.0, end_value=0, noiseless_envs=0)
 
 
@@ -177,6 +177,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--grad-penalty", type=float, help="weight of D's gradient penalty (0: none)")
     g.add_argument("--disc", choices=["joint", "factored"],
                    help="D as one network of (s, a), or as Eq. 6's two factors psi(s) and phi(s, a)")
+    g.add_argument("--obs-norm", choices=["expert", "joint"],
+                   help="state statistics of every network: the expert's (the authors'), or the expert's and "
+                        "the buffer's together, updated each iteration")
     g.add_argument("--obs-clip", type=float, help="clip normalised states (and f's targets) to [-C, C] (0: none)")
     g.add_argument("--bc-init", type=int, help="start the policy from this many BC steps (0: a random start)")
     g.add_argument("--warmup", type=int, help="env steps at the start during which pi stays fixed while f and D learn")
@@ -261,9 +264,11 @@ class Run:
     args: argparse.Namespace
     envs: gym.vector.VectorEnv
     eval_env: gym.Env
+    eval_envs: list                  # eval_env and copies: the evaluation's episodes run side by side
     demos: dict                      # the demonstrations (demonstrations.py format)
     s_exp: torch.Tensor              # (N, obs_dim) expert states
     a_exp: torch.Tensor              # (N, act_dim) expert actions, one-hot or in [-1, 1]
+    s_exp_next: torch.Tensor         # (N, obs_dim) the states that followed them
     policy: Policy
     D: Discriminator
     f: ForwardModel
@@ -346,7 +351,9 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
         modules.update(value=value, opt_pi=torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=args.policy_lr))
     s_exp = torch.as_tensor(demos["observations"], dtype=torch.float32, device=device)
     a_exp = torch.as_tensor(from_env(demos["actions"], act_space), dtype=torch.float32, device=device)
-    run = Run(args, envs, eval_env, demos, s_exp, a_exp, policy, D, f, modules, buffer, device, V=V, jump=jump)
+    eval_envs = [eval_env] + [gym.make(env_id) for _ in range(args.eval_episodes - 1)]
+    s_exp_next = torch.as_tensor(demos["next_observations"], dtype=torch.float32, device=device)
+    run = Run(args, envs, eval_env, eval_envs, demos, s_exp, a_exp, s_exp_next, policy, D, f, modules, buffer, device, V=V, jump=jump)
     if ckpt is not None:
         for name, m in modules.items():
             m.load_state_dict(ckpt[name])
@@ -459,6 +466,25 @@ def collect_segment(run: Run) -> Segment:
     # (T, B, ...) each; s_end is the real s_T after the last step
     return Segment(torch.stack(seg_s), torch.stack(seg_xi), torch.stack(seg_ctx), torch.stack(seg_done),
                    s_end=s_next, s_next=torch.stack(seg_next), fell=torch.stack(seg_fell))
+
+
+def update_normalizer(run: Run) -> None:
+    """Deviation from the paper (--obs-norm joint): every network normalises states with the
+    statistics of the expert's states and the buffer's together, each set weighted 1/2 as D
+    weighs its two classes. With the expert's alone, narrow demonstrations (a controller that
+    holds a pole within 0.01 rad) put the policy's states tens of stds away, where D separates
+    the classes by any slope and f's inputs are out of scale; the mixture spans both."""
+    def mixture(x_exp: torch.Tensor, x_pi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        var_e, mean_e = torch.var_mean(x_exp, dim=0, correction=0)
+        var_p, mean_p = torch.var_mean(x_pi, dim=0, correction=0)
+        return 0.5 * (mean_e + mean_p), (0.5 * (var_e + var_p) + 0.25 * (mean_e - mean_p) ** 2).sqrt()
+
+    n = run.buffer.size
+    mean, std = mixture(run.s_exp, run.buffer.s[:n])
+    run.policy.normalizer.set_stats(mean, std)
+    # f's scale of a change of state, likewise: the expert's changes and the policy's
+    _, delta_std = mixture(run.s_exp_next - run.s_exp, run.buffer.s_next[:n] - run.buffer.s[:n])
+    run.f.delta_std.copy_(torch.where(delta_std < 1e-6, torch.ones_like(delta_std), delta_std))
 
 
 def train_forward_model(run: Run) -> torch.Tensor:
@@ -579,7 +605,7 @@ def evaluate_and_log(run: Run, log: csv.DictWriter, csv_file, tensorboard, last_
     args, progress = run.args, run.progress
     env_steps, stats = progress["env_steps"], progress["stats"]
     act = policy_actor(run.policy, run.envs.single_action_space, run.device)
-    ret_mean, ret_std = evaluate(act, run.eval_env, args.eval_episodes, seed=10_000 * args.seed + env_steps)
+    ret_mean, ret_std = evaluate(act, run.eval_envs, args.eval_episodes, seed=10_000 * args.seed + env_steps)
     train_returns = progress["train_returns"]
     row = {"env_steps": env_steps, "wall_seconds": round(run.wall(), 1),
            "eval_return_mean": ret_mean, "eval_return_std": ret_std,
@@ -636,6 +662,8 @@ def main(argv: list[str] | None = None) -> dict:
         if args.restarts > 0:
             expert_state_restarts(run)                                      # departure (--restarts)
         seg = collect_segment(run)                                          # act in the real env; push into B
+        if args.obs_norm == "joint":
+            update_normalizer(run)                                          # departure (--obs-norm)
         loss_f = train_forward_model(run) if mgail_step else torch.zeros(())  # train f on B
         loss_D, d_stats = train_discriminator(run)                          # train D on B vs the expert's pairs
         loss_V, v_stats = train_end_value(run) if run.V is not None else (torch.zeros(()), {})  # departure
@@ -698,7 +726,7 @@ def final_report(run: Run, stopped_by: str | None) -> dict:
     save_checkpoint(run)
     finished = run.progress["env_steps"] >= args.env_steps
     act = policy_actor(run.policy, run.envs.single_action_space, run.device)
-    ret_mean, ret_std = evaluate(act, run.eval_env, args.final_episodes, seed=10_000 * args.seed + 999_999)
+    ret_mean, ret_std = evaluate(act, run.eval_envs, args.final_episodes, seed=10_000 * args.seed + 999_999)
     expert_return = float(run.demos["episode_returns"].mean())
     steps_to_95 = next((r["env_steps"] for r in history if r["eval_return_mean"] >= expert_95(expert_return)), None)
     results = {"env": args.env, "seed": args.seed, "env_steps": run.progress["env_steps"],
