@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.video:
         ret = watch.record_video(act, run_args["env"], run_dir / "policy.gif", args.seed)
         print(f"wrote {run_dir / 'policy.gif'} (return {ret:.1f})", file=sys.stderr)
-    mean, std = evaluate(act, env, args.episodes, args.seed)
+    copies = [env] + [gym.make(split_env_id(run_args["env"])) for _ in range(min(args.episodes, 20) - 1)]
+    mean, std = evaluate(act, copies, args.episodes, args.seed)  # up to 20 episodes side by side
     print(json.dumps({"env": run_args["env"], "return_mean": mean, "return_std": std, "episodes": args.episodes,
                       "noise": args.noise}))
 

@@ -62,6 +62,16 @@ def test_9l_per_env_defaults_fill_what_the_flags_leave_out():
     # Humanoid unrolls twice as far over half the envs: the same 256 env steps per iteration.
     assert unroll("--env", "Humanoid-v5") == (16, 16)
     assert unroll("--env", "Humanoid-v5", "--unroll", "8", "--num-envs", "32") == (32, 8)
+    # One recipe for every discrete task: the per-task entries hold only budget and bookkeeping,
+    # and a discrete env the project has never seen gets the same recipe.
+    allowed = {"env_steps", "num_demos", "eval_every"}
+    for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0"):
+        assert set(train.TASKS[env_id]) <= allowed, env_id
+    recipe = lambda env_id: {k: v for k, v in vars(train.parse_args(["--env", env_id])).items()
+                             if k in train.BASE and k not in allowed}
+    expected = {k: v for k, v in {**train.BASE, **train.DISCRETE}.items() if k not in allowed}
+    for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "FrozenLake-v1"):
+        assert recipe(env_id) == expected, env_id
 
 
 def test_9c_own_demonstrations_file_is_used(tmp_path):

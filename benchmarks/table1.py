@@ -37,9 +37,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from cli import ArgumentParser, fail  # noqa: E402  (after the path is set)
-from evaluation import evaluate  # noqa: E402
+import watch  # noqa: E402  (first of the project's modules: it sets MuJoCo's renderer)
+from environments import split_env_id  # noqa: E402
+from evaluation import evaluate, policy_actor  # noqa: E402
 
 HERE = ROOT / "benchmarks"
+ALGOS = ["mgail", "gail", "bc", "paper"]  # paper: train.py --paper, MGAIL as the paper writes it
 TASKS = ["CartPole-v1", "MountainCar-v0", "Acrobot-v1", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5",
          "Ant-v5", "Humanoid-v5"]
 
@@ -58,7 +61,8 @@ def train_command(env_id: str, algo: str, seed: int, extra: list[str], name: str
     rel = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
     if (out / "checkpoint.pt").exists():
         return ["python", "train.py", "--resume", str(rel)]
-    return ["python", "train.py", "--env", env_id, "--algo", algo, "--seed", str(seed), "--out", str(rel), *extra]
+    algo_flags = ["--algo", "mgail", "--paper"] if algo == "paper" else ["--algo", algo]
+    return ["python", "train.py", "--env", env_id, *algo_flags, "--seed", str(seed), "--out", str(rel), *extra]
 
 
 def run_one(env_id: str, algo: str, seed: int, extra: list[str], name: str | None = None) -> Path:
@@ -74,25 +78,40 @@ def run_one(env_id: str, algo: str, seed: int, extra: list[str], name: str | Non
     return out
 
 
-TABLE_HEADER = ["| task | expert | BC | BC normalised | GAIL | GAIL normalised | MGAIL | MGAIL normalised "
-                "| MGAIL env steps | MGAIL wall time / run | seeds (MGAIL, GAIL) |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-# The table's header before it had a GAIL column: its rows are kept, with GAIL's cells empty.
-OLD_HEADER = ["| task | expert | BC | BC normalised | MGAIL | MGAIL normalised | MGAIL env steps | MGAIL wall time / run | seeds |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+COLUMNS = ["task", "expert", "BC", "BC normalised", "GAIL", "GAIL normalised", "paper", "paper normalised", "MGAIL",
+           "MGAIL normalised", "MGAIL env steps", "MGAIL wall time / run", "seeds (MGAIL, GAIL, paper)"]
+# Every seed of MGAIL: the issue's bar for one recipe (docs/results.md).
+SEED_COLUMNS = ["task", "seeds", "normalised, each seed", "lowest", "over 200 episodes",
+                "seeds that hold", "steps_to_95 (median, range)"]
 
 
-def kept_rows(table: Path) -> dict[str, str]:
-    """The rows of an existing table1.md, by task (empty if there is none, or it has another header)."""
+def header(columns: list[str]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+
+
+def kept_rows(table: Path, columns: list[str]) -> dict[str, dict[str, str]]:
+    """The rows of the table in table1.md whose first column is "task" and that has a column of
+    `columns` other than task (earlier versions of it too), by task and column name; {} if none.
+    A column an earlier table did not have is "—"; its "seeds" cells gain a 0 per missing algorithm."""
     if not table.exists():
         return {}
-    lines = table.read_text().splitlines()
-    if lines[:2] == OLD_HEADER:
-        rows = [line.split(" | ") for line in lines[2:] if line.startswith("|")]
-        lines = TABLE_HEADER + [" | ".join(r[:4] + ["—", "—"] + r[4:-1] + [r[-1].replace(" |", ", 0 |")]) for r in rows]
-    if lines[:2] != TABLE_HEADER:
-        return {}
-    return {line.split("|")[1].strip(): line for line in lines[2:] if line.startswith("|")}
+    lines, found = table.read_text().splitlines(), {}
+    for i, line in enumerate(lines[:-1]):
+        names = [c.strip() for c in line.strip().strip("|").split("|")]
+        if names[0] != "task" or len(names) < 2 or names[1] != columns[1] or not lines[i + 1].startswith("| ---"):
+            continue
+        for row in lines[i + 2:]:
+            if not row.startswith("|"):
+                break
+            cells = dict(zip(names, (c.strip() for c in row.strip().strip("|").split("|"))))
+            seeds = next((cells.pop(n) for n in list(cells) if n.startswith("seeds (") or n == "seeds"), None)
+            if seeds is not None and columns[-1].startswith("seeds ("):  # pad "3, 3" to "3, 3, 0"
+                parts = seeds.split(", ")
+                cells[columns[-1]] = ", ".join(parts + ["0"] * (columns[-1].count(",") + 1 - len(parts)))
+            elif seeds is not None:
+                cells["seeds"] = seeds
+            found[cells["task"]] = {c: cells.get(c, "—") for c in columns}
+    return found
 
 
 def run_dirs(env_id: str, algo: str) -> list[Path]:
@@ -116,8 +135,8 @@ def mean_std(values: list[float], digits: int = 1) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = ArgumentParser(description="Reproduce Table 1: MGAIL and BC on the paper's tasks.")
     p.add_argument("--envs", nargs="+", default=TASKS, help="tasks to run (default: all eight)")
-    p.add_argument("--algos", nargs="+", default=["mgail", "gail", "bc"], choices=["mgail", "gail", "bc"],
-                   help="algorithms")
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS,
+                   help="algorithms; paper: MGAIL with --paper (every departure off)")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds")
     p.add_argument("--jobs", type=int, default=1, help="runs at once (at most the number of cores)")
     p.add_argument("--report-only", action="store_true", help="do not run; tabulate what has finished")
@@ -142,48 +161,101 @@ def main(argv: list[str] | None = None) -> None:
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda j: run_one(*j, args.extra), jobs))
 
-    rows = TABLE_HEADER[:]
-    # Every task with finished runs gets its row, from every seed on disk, not only the --envs
+    # Every task with finished runs gets its rows, from every seed on disk, not only the --envs
     # and --seeds run now: running one task or one seed must not drop the others from table1.md.
     # The runs are not in git (benchmarks/runs/ is ignored), so a task with no finished run on
-    # disk keeps the row table1.md already has: a new checkout that finishes one task keeps the rest.
-    kept = kept_rows(HERE / "table1.md")
+    # disk keeps the rows table1.md already has: a new checkout that finishes one task keeps the rest.
+    kept = kept_rows(HERE / "table1.md", COLUMNS)
+    kept_seeds = kept_rows(HERE / "table1.md", SEED_COLUMNS)
+    rows, seed_rows = [], []
     for env_id in TASKS + [e for e in args.envs if e not in TASKS]:
-        done = {a: [(d, json.loads((d / "results.json").read_text())) for d in run_dirs(env_id, a)
-                    if (d / "results.json").exists()] for a in ("mgail", "gail", "bc")}
-        done = {a: [(d, r) for d, r in runs if r.get("finished")] for a, runs in done.items()}
-        res = {a: [r for _, r in runs] for a, runs in done.items()}
+        res = {a: [json.loads((d / "results.json").read_text()) for d in run_dirs(env_id, a) if finished(d)]
+               for a in ALGOS}
         if not any(res.values()):
-            if env_id in kept:
-                rows.append(kept[env_id])
+            rows += [kept[env_id]] if env_id in kept else []
+            seed_rows += [kept_seeds[env_id]] if env_id in kept_seeds else []
             continue
         # An algorithm with no finished run on disk keeps its cells of the row table1.md has.
-        old = [c.strip() for c in kept[env_id].strip().strip("|").split("|")] if env_id in kept else ["—"] * 11
-        old_seeds = (old[10].split(", ") + ["0"])[:2] if old[10] != "—" else ["0", "0"]
+        old = kept.get(env_id, {c: "—" for c in COLUMNS})
+        old_seeds = dict(zip(("mgail", "gail", "paper"), (old[COLUMNS[-1]].split(", ") + ["0"] * 3)[:3]))
         # Each run is normalised by the return of its own demonstrations (they depend on the seed).
         r_exp = float(np.mean([r["expert_return_mean"] for rs in res.values() for r in rs]))
         r_rand = random_return(env_id)
-        norm = lambda rs: [(r["eval_return_mean"] - r_rand) / (r["expert_return_mean"] - r_rand) for r in rs]
+        norm = lambda rs: [normalised(r["eval_return_mean"], r, r_rand) for r in rs]
         # Mean over seeds of each seed's mean return over its evaluation episodes; ± is the std over seeds.
-        cell = lambda rs: mean_std([r["eval_return_mean"] for r in rs])
-        m, g, bc = res["mgail"], res["gail"], res["bc"]
-        bc_cells = f"{cell(bc)} | {mean_std(norm(bc), 2)}" if bc else " | ".join(old[2:4])
-        gail_cells = f"{cell(g)} | {mean_std(norm(g), 2)}" if g else " | ".join(old[4:6])
-        mgail_cells = (f"{cell(m)} | {mean_std(norm(m), 2)} | {m[0]['env_steps']} | "
-                       f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m else " | ".join(old[6:10]))
-        seeds = f"{len(m) if m else old_seeds[0]}, {len(g) if g else old_seeds[1]}"
-        expert_cell = f"{r_exp:.1f}" if m or env_id not in kept else old[1]  # MGAIL's runs' demonstrations
-        rows.append(f"| {env_id} | {expert_cell} | {bc_cells} | {gail_cells} | {mgail_cells} | {seeds} |")
-        # Curves of every MGAIL and GAIL run on disk, unfinished ones too, and BC's level.
-        curves = [d for a in ("mgail", "gail") for d in run_dirs(env_id, a) if (d / "progress.csv").exists()]
+        row = {"task": env_id, "expert": f"{r_exp:.1f}" if res["mgail"] or env_id not in kept else old["expert"]}
+        for a, name in (("bc", "BC"), ("gail", "GAIL"), ("paper", "paper"), ("mgail", "MGAIL")):
+            rs = res[a]
+            row[name] = mean_std([r["eval_return_mean"] for r in rs]) if rs else old[name]
+            row[f"{name} normalised"] = mean_std(norm(rs), 2) if rs else old[f"{name} normalised"]
+        m = res["mgail"]
+        row["MGAIL env steps"] = str(m[0]["env_steps"]) if m else old["MGAIL env steps"]
+        row["MGAIL wall time / run"] = (f"{np.mean([r['wall_seconds'] for r in m]) / 60:.1f} min" if m
+                                        else old["MGAIL wall time / run"])
+        row[COLUMNS[-1]] = ", ".join(str(len(res[a])) if res[a] else old_seeds[a] for a in ("mgail", "gail", "paper"))
+        rows.append(row)
+        if m:
+            seed_rows.append(seed_row(env_id, run_dirs(env_id, "mgail"), r_rand))
+        elif env_id in kept_seeds:
+            seed_rows.append(kept_seeds[env_id])
+        # Curves of every MGAIL, GAIL and --paper run on disk, unfinished ones too, and BC's level.
+        curves = [d for a in ("mgail", "gail", "paper") for d in run_dirs(env_id, a) if (d / "progress.csv").exists()]
         if curves:
             plot_curves(env_id, curves, r_exp, [r["eval_return_mean"] for r in res["bc"]])
-    (HERE / "table1.md").write_text("\n".join(rows) + "\n")
-    print("\n".join(rows))
-    under_way = [under_way_line(d) for e in TASKS + args.envs for a in ("mgail", "gail", "bc") for d in run_dirs(e, a)
+    lines = header(COLUMNS) + ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in rows]
+    lines += ["", "Every seed of MGAIL (a seed holds if at least 90% of its evaluations over the last 20% "
+              "of its budget are at 0.9 normalised or more):", ""]
+    lines += header(SEED_COLUMNS) + ["| " + " | ".join(r[c] for c in SEED_COLUMNS) + " |" for r in seed_rows]
+    (HERE / "table1.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    under_way = [under_way_line(d) for e in TASKS + args.envs for a in ALGOS for d in run_dirs(e, a)
                  if (d / "checkpoint.pt").exists() and not finished(d)]
     if under_way:
         print("under way (not in the table):\n" + "\n".join(sorted(set(under_way))))
+
+
+def normalised(ret: float, results: dict, r_rand: float) -> float:
+    """(R - R_random) / (R_expert - R_random), R_expert the run's own demonstrations'."""
+    return (ret - r_rand) / (results["expert_return_mean"] - r_rand)
+
+
+def evaluate_200(run_dir: Path) -> float:
+    """The run's final policy over 200 deterministic episodes (seeds 10,000 seed + 2,000,000 + i, none
+    of them used in training), 20 side by side; kept in <run>/eval200.json."""
+    cache = run_dir / "eval200.json"
+    if cache.exists():
+        return json.loads(cache.read_text())["return_mean"]
+    policy, run_args = watch.load_policy(run_dir)
+    env_id = split_env_id(run_args["env"])
+    act = policy_actor(policy, gym.make(env_id).action_space)
+    mean, std = evaluate(act, [gym.make(env_id) for _ in range(20)], 200, seed=10_000 * run_args["seed"] + 2_000_000)
+    cache.write_text(json.dumps({"return_mean": mean, "return_std": std, "episodes": 200}))
+    return mean
+
+
+def seed_row(env_id: str, dirs: list[Path], r_rand: float) -> dict[str, str]:
+    """One task's MGAIL seeds against the bar of one recipe: each seed's normalised return (20
+    episodes), the lowest, the mean over 200 episodes, how many seeds hold their level at the end
+    (no collapse), and when they first reached 95% of the expert."""
+    import csv
+    per_seed, held, s95, over_200 = [], 0, [], []
+    for d in dirs:
+        if not finished(d):
+            continue
+        r = json.loads((d / "results.json").read_text())
+        per_seed.append(normalised(r["eval_return_mean"], r, r_rand))
+        over_200.append(normalised(evaluate_200(d), r, r_rand))
+        hist = list(csv.DictReader(open(d / "progress.csv")))
+        late = [normalised(float(h["eval_return_mean"]), r, r_rand) for h in hist
+                if int(h["env_steps"]) >= 0.8 * r["env_steps"]]
+        held += bool(late) and np.mean(np.array(late) >= 0.9) >= 0.9
+        s95.append(r["steps_to_95"])
+    reached = sorted(x for x in s95 if x is not None)
+    s95_cell = (f"{int(np.median(reached)):,} ({reached[0]:,}-{reached[-1]:,})" if reached else "never") + (
+        f", {len(s95) - len(reached)} never" if reached and len(reached) < len(s95) else "")
+    return {"task": env_id, "seeds": str(len(per_seed)), "normalised, each seed": ", ".join(f"{x:.2f}" for x in per_seed),
+            "lowest": f"{min(per_seed):.2f}", "over 200 episodes": mean_std(over_200, 2),
+            "seeds that hold": f"{held} of {len(per_seed)}", "steps_to_95 (median, range)": s95_cell}
 
 
 def under_way_line(d: Path) -> str:
@@ -206,9 +278,9 @@ def plot_curves(env_id: str, run_dirs: list[Path], expert_return: float, bc_retu
         if not (d / "progress.csv").exists():
             continue
         rows = list(csv.DictReader(open(d / "progress.csv")))
-        algo = "GAIL" if "-gail-" in d.name else "MGAIL"
+        algo = "GAIL" if "-gail-" in d.name else "MGAIL --paper" if "-paper-" in d.name else "MGAIL"
         ax.plot([int(r["env_steps"]) for r in rows], [float(r["eval_return_mean"]) for r in rows],
-                label=f"{algo} {d.name.rsplit('-', 1)[-1]}", linestyle="--" if algo == "GAIL" else "-")
+                label=f"{algo} {d.name.rsplit('-', 1)[-1]}", linestyle={"GAIL": "--", "MGAIL": "-"}.get(algo, ":"))
     ax.axhline(expert_return, color="k", linestyle="--", label="expert")
     if bc_returns:
         ax.axhline(np.mean(bc_returns), color="gray", linestyle=":", label="BC (mean)")
