@@ -620,32 +620,49 @@ def test_11f_table1_reports_every_seed_on_disk(tmp_path, monkeypatch):
 
 
 def test_11f2_table1_keeps_rows_of_tasks_without_runs(tmp_path, monkeypatch):
-    """A task with no finished run on disk keeps its row of the existing table1.md; a task with
-    one gets a row computed from it, and the old row's cells for the algorithms without runs;
-    rows stay in Table 1's task order."""
+    """A task with no finished run on disk keeps its row of the existing table1.md (from an
+    earlier version of the table too); a task with one gets a row computed from it, and the old
+    row's cells for the algorithms without runs; rows stay in Table 1's task order."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import table1
     monkeypatch.setattr(table1, "HERE", tmp_path)
-    cells = " | 1.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | 3.0 ± 0.0 | 0.75 ± 0.00 | 100 | 1.0 min | 3 |"
-    # a table1.md from before the GAIL column: its rows come back with GAIL's cells empty
+    # a table1.md from before the --paper column and the seeds' table
+    old_header = ["| task | expert | BC | BC normalised | GAIL | GAIL normalised | MGAIL | MGAIL normalised "
+                  "| MGAIL env steps | MGAIL wall time / run | seeds (MGAIL, GAIL) |", "|" + " --- |" * 11]
+    cells = " | 1.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | 4.0 ± 0.0 | 0.80 ± 0.00 | 3.0 ± 0.0 | 0.75 ± 0.00 | 100 | 1.0 min | 3, 3 |"
     old_rows = {env: f"| {env}{cells}" for env in ("Ant-v5", "Acrobot-v1", "CartPole-v1")}
-    (tmp_path / "table1.md").write_text("\n".join(table1.OLD_HEADER + list(old_rows.values())) + "\n")
-    new_cells = " | 1.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | — | — | 3.0 ± 0.0 | 0.75 ± 0.00 | 100 | 1.0 min | 3, 0 |"
+    (tmp_path / "table1.md").write_text("\n".join(old_header + list(old_rows.values())) + "\n")
+    new_cells = (" | 1.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | 4.0 ± 0.0 | 0.80 ± 0.00 | — | — | 3.0 ± 0.0 | 0.75 ± 0.00 "
+                 "| 100 | 1.0 min | 3, 3, 0 |")
     old = {env: f"| {env}{new_cells}" for env in old_rows}
     run = tmp_path / "runs" / "CartPole-v1-mgail-seed1"
     run.mkdir(parents=True)
-    (run / "results.json").write_text(json.dumps({"finished": True, "eval_return_mean": 500.0,
-                                                  "expert_return_mean": 500.0, "env_steps": 30208,
+    (run / "results.json").write_text(json.dumps({"finished": True, "eval_return_mean": 500.0, "steps_to_95": 2048,
+                                                  "expert_return_mean": 500.0, "env_steps": 10_000,
                                                   "wall_seconds": 60.0}))
+    # evaluations at 0, 2k, ..., 10k; the last 20% of the budget (8k, 10k) at the expert's level: it holds
+    (run / "progress.csv").write_text("env_steps,eval_return_mean\n" + "".join(
+        f"{k * 2000},{500.0 if k >= 4 else 100.0}\n" for k in range(6)))
+    monkeypatch.setattr(table1, "evaluate_200", lambda d: 400.0)  # (the policy's 200 episodes)
+    r_rand = table1.random_return("CartPole-v1")
     monkeypatch.setattr(sys, "argv", ["table1.py", "--report-only"])
     table1.main()
     lines = (tmp_path / "table1.md").read_text().splitlines()
-    assert lines[:2] == table1.TABLE_HEADER
-    assert [line.split("|")[1].strip() for line in lines[2:]] == ["CartPole-v1", "Acrobot-v1", "Ant-v5"]
+    assert lines[:2] == table1.header(table1.COLUMNS)
+    assert [line.split("|")[1].strip() for line in lines[2:5]] == ["CartPole-v1", "Acrobot-v1", "Ant-v5"]
     assert lines[3] == old["Acrobot-v1"] and lines[4] == old["Ant-v5"]
-    # CartPole's row comes from its run: 500.0, normalised 1.00, its env steps and wall time.
-    # ... keeping the old row's cells of the algorithms with no run on disk (BC, GAIL)
-    assert lines[2] == "| CartPole-v1 | 500.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | — | — | 500.0 ± 0.0 | 1.00 ± 0.00 | 30208 | 1.0 min | 1, 0 |"
+    # CartPole's row comes from its run: 500.0, normalised 1.00, its env steps and wall time,
+    # keeping the old row's cells of the algorithms with no run on disk (BC, GAIL; no --paper).
+    assert lines[2] == ("| CartPole-v1 | 500.0 | 2.0 ± 0.0 | 0.50 ± 0.00 | 4.0 ± 0.0 | 0.80 ± 0.00 | — | — "
+                        "| 500.0 ± 0.0 | 1.00 ± 0.00 | 10000 | 1.0 min | 1, 3, 0 |")
+    # ... and the seeds' table: one row, for the task with runs
+    seeds = lines[lines.index(table1.header(table1.SEED_COLUMNS)[0]):]
+    over_200 = (400.0 - r_rand) / (500.0 - r_rand)
+    assert seeds[2] == f"| CartPole-v1 | 1 | 1.00 | 1.00 | {over_200:.2f} ± 0.00 | 1 of 1 | 2,048 (2,048-2,048) |"
+    assert len(seeds) == 3
+    # Run again: the table it wrote is read back as it is
+    table1.main()
+    assert (tmp_path / "table1.md").read_text().splitlines() == lines
 
 
 def test_11g_obs_clip_is_saved_with_the_run(tmp_path):
@@ -1039,7 +1056,7 @@ def test_15d_table1_prints_commands_and_collects_runs_made_elsewhere(tmp_path, m
     table1.main(["--report-only"])
     out = capsys.readouterr().out
     row = next(l for l in out.splitlines() if l.startswith("| CartPole-v1 |"))
-    assert row.endswith("| 1, 0 |")  # one finished MGAIL seed in the table ...
+    assert row.endswith("| 1, 0, 0 |")  # one finished MGAIL seed in the table ...
     assert "CartPole-v1-mgail-seed2: 512 env steps" in out  # ... and the other listed as under way
 
 

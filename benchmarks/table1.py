@@ -220,15 +220,16 @@ def normalised(ret: float, results: dict, r_rand: float) -> float:
 
 
 def evaluate_200(run_dir: Path) -> float:
-    """The run's final policy over 200 deterministic episodes (seeds 10,000 seed + 2,000,000 + i, none
-    of them used in training), 20 side by side; kept in <run>/eval200.json."""
+    """The run's final evaluation extended to 200 deterministic episodes, episode i from
+    reset(10,000 seed + 999,999 + i) as train.py's final one (its 20 are the first), 20 side by
+    side; kept in <run>/eval200.json."""
     cache = run_dir / "eval200.json"
     if cache.exists():
         return json.loads(cache.read_text())["return_mean"]
     policy, run_args = watch.load_policy(run_dir)
     env_id = split_env_id(run_args["env"])
     act = policy_actor(policy, gym.make(env_id).action_space)
-    mean, std = evaluate(act, [gym.make(env_id) for _ in range(20)], 200, seed=10_000 * run_args["seed"] + 2_000_000)
+    mean, std = evaluate(act, [gym.make(env_id) for _ in range(20)], 200, seed=10_000 * run_args["seed"] + 999_999)
     cache.write_text(json.dumps({"return_mean": mean, "return_std": std, "episodes": 200}))
     return mean
 
