@@ -249,23 +249,24 @@ def test_9e_restarts_run_end_to_end(tmp_path):
 def test_9f_bc_init_starts_mgail_from_behavioural_cloning(tmp_path):
     base = ["--env", "CartPole-v1", "--env-steps", "256", "--eval-every", "256", "--eval-episodes", "2",
             "--final-episodes", "2"]
-    train.main(base + ["--out", str(tmp_path / "plain")])
+    train.main(base + ["--bc-init", "0", "--out", str(tmp_path / "plain")])
     train.main(base + ["--bc-init", "300", "--out", str(tmp_path / "bc")])
     first = {k: next(csv.DictReader(open(tmp_path / k / "progress.csv"))) for k in ("plain", "bc")}
     # The step-0 row logs BC's loss only when BC ran before the first env step; a BC fit of the
-    # expert's 500 pairs is well below the cross-entropy of a uniform guess, log 2.
+    # expert's 2,000 pairs is well below the cross-entropy of a uniform guess, log 2.
     assert first["plain"]["bc_loss"] == ""
     assert float(first["bc"]["bc_loss"]) < 0.5 * math.log(2), first["bc"]
 
 
 def test_9g_warmup_keeps_the_policy_fixed_while_f_and_D_learn(tmp_path):
-    base = ["--env", "CartPole-v1", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "1"]
+    base = ["--env", "CartPole-v1", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "1", "--bc-init", "0"]
     pi, f = {}, {}
     for name, steps, warmup in (("short", 256, 10_000), ("long", 768, 10_000), ("free", 768, 0)):
         train.main(base + ["--env-steps", str(steps), "--warmup", str(warmup), "--out", str(tmp_path / name)])
         ck = torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)
         pi[name], f[name] = ck["policy"], ck["f"]
-    same = lambda a, b: all(torch.equal(a[k], b[k]) for k in a)  # noqa: E731
+    # (the weights: the state normaliser, shared by every network, follows the buffer's states)
+    same = lambda a, b: all(torch.equal(a[k], b[k]) for k in a if not k.startswith("normalizer."))  # noqa: E731
     assert same(pi["short"], pi["long"])  # two more iterations, pi untouched ...
     assert not same(f["short"], f["long"])  # ... while f went on learning
     assert not same(pi["long"], pi["free"])  # without a warmup pi moves
@@ -350,7 +351,7 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path, monkeypat
 
 def test_9n_end_value_learns_marks_falls_and_resumes(tmp_path):
     out = tmp_path / "ev"
-    first = train.main(TINY + ["--end-value", "1", "--out", str(out)])
+    first = train.main(TINY + ["--end-value", "1", "--bc-init", "0", "--out", str(out)])  # (from BC it would not fall)
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     # The buffer marks a transition as a fall exactly where CartPole's own rule says the
     # episode terminated: |x| > 2.4 or |angle| > 12 degrees in s'.
@@ -1157,8 +1158,9 @@ def identity_normalizer_of(dim: int) -> Normalizer:
 
 
 def test_16d_gradient_variance_runs_on_a_saved_run(tmp_path):
+    # (from a random start: a BC start is so confident that two samples act alike and REINFORCE's is 0)
     train.main(["--env", "CartPole-v1", "--env-steps", "512", "--eval-every", "512", "--eval-episodes", "1",
-                "--final-episodes", "1", "--out", str(tmp_path)])
+                "--final-episodes", "1", "--bc-init", "0", "--bc-anchor", "0", "--out", str(tmp_path)])
     proc = run_script("benchmarks/gradient_variance.py", str(tmp_path), "--unrolls", "1", "4", "--samples", "2",
                       "--starts", "2", "--repeats", "3", "--reference", "4")
     assert proc.returncode == 0, proc.stderr
