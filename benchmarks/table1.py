@@ -198,9 +198,10 @@ def main(argv: list[str] | None = None) -> None:
             seed_rows.append(seed_row(env_id, run_dirs(env_id, "mgail"), r_rand))
         elif env_id in kept_seeds:
             seed_rows.append(kept_seeds[env_id])
-        # Curves of every MGAIL, GAIL and --paper run on disk, unfinished ones too, and BC's level.
+        # Curves of every MGAIL, GAIL and --paper run on disk, unfinished ones too, and BC's level;
+        # without MGAIL's runs on disk the task keeps the curve it has (MGAIL's, from elsewhere).
         curves = [d for a in ("mgail", "gail", "paper") for d in run_dirs(env_id, a) if (d / "progress.csv").exists()]
-        if curves:
+        if curves and run_dirs(env_id, "mgail"):
             plot_curves(env_id, curves, r_exp, [r["eval_return_mean"] for r in res["bc"]])
     lines = header(COLUMNS) + ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in rows]
     lines += ["", "Every seed of MGAIL (a seed holds if at least 90% of its evaluations over the last 20% "
