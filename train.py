@@ -102,7 +102,7 @@ PAPER = dict(cost="D", lr_decay=0, grad_clip=0.0, logit_bound=0.0, state_sigma=1
 
 # Per task: the budget, the demonstrations and bookkeeping. The continuous tasks still
 # carry settings of their own, each with its reason: the one continuous recipe that would
-# replace them is not found yet (docs/results.md).
+# replace them is not found yet (README, "One recipe").
 TASKS = {
     "CartPole-v1": dict(
         env_steps=29_952,            # 117 iterations of B x T = 256 env steps: at most 30k
