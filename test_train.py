@@ -512,7 +512,7 @@ def test_11b_shipped_experts_evaluate_and_print_json(env_id):
             # SAC writes its best actor so far to experts/ while it trains; one below the floor
             # is a run in progress (not shipped), and its recorded return is a best-of-many score.
             pytest.skip(f"{env_id}: actor still training ({recorded:.0f} < floor {FLOORS[env_id]})")
-        assert result["return_mean"] >= 0.75 * recorded, (result, recorded)
+        assert result["return_mean"] >= recorded - 0.25 * abs(recorded), (result, recorded)  # (returns < 0 too)
 
 
 def test_11c_enjoy_evaluates_a_saved_run(tmp_path):
