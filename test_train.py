@@ -512,7 +512,10 @@ def test_11b_shipped_experts_evaluate_and_print_json(env_id):
             # SAC writes its best actor so far to experts/ while it trains; one below the floor
             # is a run in progress (not shipped), and its recorded return is a best-of-many score.
             pytest.skip(f"{env_id}: actor still training ({recorded:.0f} < floor {FLOORS[env_id]})")
-        assert result["return_mean"] >= recorded - 0.25 * abs(recorded), (result, recorded)  # (returns < 0 too)
+        # within 25% of it, give or take two standard errors of this 3-episode mean (Reacher's
+        # returns are a few units either side of -4; a random policy's are near -43)
+        slack = 0.25 * abs(recorded) + 2 * result["return_std"] / np.sqrt(3)
+        assert result["return_mean"] >= recorded - slack, (result, recorded)
 
 
 def test_11c_enjoy_evaluates_a_saved_run(tmp_path):
