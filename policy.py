@@ -65,22 +65,25 @@ class Normalizer(nn.Module):
 
     def __init__(self, mean: np.ndarray, std: np.ndarray, min_std: float = 1e-3, clip: float = 0.0):
         super().__init__()
-        # A state coordinate (nearly) constant in the demonstrations, std < min_std, is
-        # left in the env's own units (std 1) rather than divided by ~0: a contact force on a
-        # part the expert never puts down is 0 in every demonstration, not in the policy's states.
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.as_tensor(np.where(std < min_std, 1.0, std), dtype=torch.float32))
+        self.min_std = min_std
+        self.register_buffer("mean", torch.zeros(len(mean)))
+        self.register_buffer("std", torch.ones(len(std)))
+        self.set_stats(torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32))
         # Deviation from the paper (train.py --obs-clip): x_hat is clipped to [-clip, clip]
         # (0: no clipping), as SB3's VecNormalize does. States far outside the expert's (the
         # contact forces of a fall) would otherwise dominate every network's input and f's loss.
         # (A plain attribute, not a buffer: the run's arguments carry it.)
         self.clip = clip
 
-    def set_stats(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
-        """New statistics (train.py --obs-norm joint), in place: every network sharing this
-        normaliser sees them at once."""
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """The statistics, in place (also anew each iteration with train.py --obs-norm joint):
+        every network sharing this normaliser sees them at once.
+
+        A state coordinate (nearly) constant in the data, std < min_std, is left in the env's
+        own units (std 1) rather than divided by ~0: a contact force on a part the expert never
+        puts down is 0 in every demonstration, not in the policy's states."""
         self.mean.copy_(mean)
-        self.std.copy_(torch.where(std < min_std, torch.ones_like(std), std))
+        self.std.copy_(torch.where(std < self.min_std, torch.ones_like(std), std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_hat = (x - self.mean) / self.std
