@@ -106,7 +106,7 @@ PAPER = dict(cost="D", lr_decay=0, grad_clip=0.0, logit_bound=0.0, state_sigma=1
 TASKS = {
     "CartPole-v1": dict(
         env_steps=29_952,            # 117 iterations of B x T = 256 env steps: at most 30k
-        eval_every=1_024),           # a short run: evaluate often
+        eval_every=2_048),           # a short run: 15 evaluations, at a tenth of its time
     "Acrobot-v1": dict(env_steps=200_000),     # Table 1's budget
     "MountainCar-v0": dict(env_steps=200_000),  # Table 1's budget
     "Hopper-v5": dict(
@@ -307,6 +307,12 @@ class Run:
         return self.D.policy_cost(s, a) if self.args.cost == "log" else self.D(s, a)
 
 
+def adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam, updating all of a network's tensors in one batched call (foreach): the same numbers
+    as the per-tensor loop torch picks on a CPU, in less time for these small networks."""
+    return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     """Seeds, envs, demonstrations, the three networks, their optimisers and the buffer."""
     # Seeding, in one place: torch (networks, xi), numpy, and the envs' reset seeds (main).
@@ -350,17 +356,17 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden,
                            predict_change=bool(args.f_delta)).to(device)
     # Adam for all three: --policy-lr for pi, the usual 1e-3 for D and f.
-    modules = {"policy": policy, "D": D, "f": f, "opt_pi": torch.optim.Adam(policy.parameters(), lr=args.policy_lr),
-               "opt_D": torch.optim.Adam(D.parameters(), lr=1e-3), "opt_f": torch.optim.Adam(f.parameters(), lr=1e-3)}
+    modules = {"policy": policy, "D": D, "f": f, "opt_pi": adam(policy.parameters(), args.policy_lr),
+               "opt_D": adam(D.parameters(), 1e-3), "opt_f": adam(f.parameters(), 1e-3)}
     # 200k transitions: the last few hundred iterations, so f is fitted to the states pi visits now.
     buffer = ReplayBuffer(200_000, obs_dim, act_dim, f.history_len - 1, device)
     V = None
     if args.end_value:  # V, a slowly following copy V_target for its TD targets, and their Adam
         V = EndValue(obs_dim, normalizer, args.gamma, args.fall_cost, hidden=args.hidden).to(device)
-        modules.update(V=V, V_target=copy.deepcopy(V).requires_grad_(False), opt_V=torch.optim.Adam(V.parameters(), lr=1e-3))
+        modules.update(V=V, V_target=copy.deepcopy(V).requires_grad_(False), opt_V=adam(V.parameters(), 1e-3))
     if args.algo == "gail":  # the baseline V(s) of the score-function gradient, one Adam with pi (as CleanRL)
         value = gail.ValueNet(obs_dim, normalizer, args.hidden).to(device)
-        modules.update(value=value, opt_pi=torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=args.policy_lr))
+        modules.update(value=value, opt_pi=adam([*policy.parameters(), *value.parameters()], args.policy_lr))
     s_exp = torch.as_tensor(demos["observations"], dtype=torch.float32, device=device)
     a_exp = torch.as_tensor(from_env(demos["actions"], act_space), dtype=torch.float32, device=device)
     eval_envs = [eval_env] + [gym.make(env_id) for _ in range(args.eval_episodes - 1)]
@@ -728,7 +734,7 @@ def start_policy(run: Run) -> None:
     elif run.args.bc_init > 0 and run.progress["env_steps"] == 0:
         # BC gets its own Adam at the BC baseline's rate (1e-3), whatever --policy-lr says.
         run.progress["stats"] = behavioural_cloning(run.policy, run.s_exp, run.a_exp,
-                                                    torch.optim.Adam(run.policy.parameters(), lr=1e-3),
+                                                    adam(run.policy.parameters(), 1e-3),
                                                     steps=run.args.bc_init)
 
 
