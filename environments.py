@@ -14,7 +14,6 @@ import importlib
 import sys
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 
 from cli import fail
@@ -38,7 +37,9 @@ def split_env_id(env_id: str) -> str:
 
 def mujoco_warnings_once() -> None:
     """Print each MuJoCo warning once: every env of a vector compiles the same model,
-    and HalfCheetah-v5's model carries a deprecated attribute, once per env."""
+    and HalfCheetah-v5's model carries a deprecated attribute, once per env. (Imported here:
+    a task without MuJoCo starts half a second sooner.)"""
+    import mujoco
     seen: set[str] = set()
 
     def warn(msg: str) -> None:
@@ -55,7 +56,8 @@ def make_envs(env_id: str, num_envs: int) -> tuple[gym.vector.VectorEnv, gym.Env
     Refuses, with a one-line error, what this implementation cannot handle.
     """
     env_id = split_env_id(env_id)
-    mujoco_warnings_once()
+    if "mujoco" in str(gym.spec(env_id).entry_point):
+        mujoco_warnings_once()
     # SAME_STEP: when an episode ends, step() already returns the next episode's first
     # observation, and the true last one is in info["final_obs"]. (Sync beats Async on 2 cores.)
     try:
