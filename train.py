@@ -118,7 +118,10 @@ TASKS = {
         model="basic",               # with the advanced model it did not learn to walk
         restarts=0.05),              # pi and D also meet the expert's states pi does not reach yet
     "HalfCheetah-v5": dict(),        # BASE is its recipe
-    "Reacher-v5": dict(env_steps=200_000),  # an untuned task: its budget only
+    # The untuned tasks: their budget only.
+    "Reacher-v5": dict(env_steps=200_000),
+    "InvertedPendulum-v5": dict(env_steps=200_000),
+    "InvertedDoublePendulum-v5": dict(env_steps=200_000),
     "Ant-v5": dict(
         env_steps=2_000_000, eval_every=20_000,  # Table 1's budget
         bc_init=5_000, warmup=50_000,  # from a random start it did not learn

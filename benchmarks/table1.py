@@ -44,7 +44,8 @@ from evaluation import evaluate, policy_actor  # noqa: E402
 HERE = ROOT / "benchmarks"
 ALGOS = ["mgail", "gail", "bc", "paper"]  # paper: train.py --paper, MGAIL as the paper writes it
 TASKS = ["CartPole-v1", "MountainCar-v0", "Acrobot-v1", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5",
-         "Ant-v5", "Humanoid-v5", "Reacher-v5"]
+         "Ant-v5", "Humanoid-v5", "Reacher-v5",
+         "InvertedPendulum-v5", "InvertedDoublePendulum-v5"]
 
 
 def finished(out: Path) -> bool:
