@@ -832,7 +832,7 @@ def test_12h_evaluation_side_by_side_gives_the_returns_of_episodes_run_one_by_on
 
 
 def test_12i_joint_normaliser_spans_the_expert_and_the_policy_states(tmp_path):
-    run = tiny_run(tmp_path, "--obs-norm", "joint")
+    run = tiny_run(tmp_path, "--obs-norm", "joint", "--end-value", "1")
     for _ in range(2):
         train.collect_segment(run)
     train.update_normalizer(run)
@@ -844,6 +844,9 @@ def test_12i_joint_normaliser_spans_the_expert_and_the_policy_states(tmp_path):
     torch.testing.assert_close(run.policy.normalizer.mean.double(), pooled.mean(0), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(run.policy.normalizer.std.double(), torch.where(std < 1e-3, 1.0, std), rtol=1e-4, atol=1e-5)
     assert run.D.normalizer is run.policy.normalizer and run.f.normalizer is run.policy.normalizer  # all see it
+    # V's slowly following copy too: its weights still equal V's, so on the same states it gives V's values
+    s = run.buffer.s[:16]
+    torch.testing.assert_close(run.modules["V_target"](s), run.V(s))
     d_pi = (run.buffer.s_next - run.buffer.s)[:run.buffer.size].double()
     d_exp = (run.s_exp_next - run.s_exp).double()
     d_std = torch.cat([d_exp.repeat(len(d_pi), 1), d_pi.repeat(len(d_exp), 1)]).std(0, correction=0)

@@ -366,7 +366,9 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     V = None
     if args.end_value:  # V, a slowly following copy V_target for its TD targets, and their Adam
         V = EndValue(obs_dim, normalizer, args.gamma, args.fall_cost, hidden=args.hidden).to(device)
-        modules.update(V=V, V_target=copy.deepcopy(V).requires_grad_(False), opt_V=adam(V.parameters(), 1e-3))
+        V_target = copy.deepcopy(V).requires_grad_(False)
+        V_target.normalizer = normalizer  # one set of state statistics: --obs-norm joint updates it in place
+        modules.update(V=V, V_target=V_target, opt_V=adam(V.parameters(), 1e-3))
     if args.algo == "gail":  # the baseline V(s) of the score-function gradient, one Adam with pi (as CleanRL)
         value = gail.ValueNet(obs_dim, normalizer, args.hidden).to(device)
         modules.update(value=value, opt_pi=adam([*policy.parameters(), *value.parameters()], args.policy_lr))
