@@ -118,8 +118,10 @@ TASKS = {
         model="basic",               # with the advanced model it did not learn to walk
         restarts=0.05),              # pi and D also meet the expert's states pi does not reach yet
     "HalfCheetah-v5": dict(),        # BASE is its recipe
-    # The untuned tasks: their budget only.
-    "Reacher-v5": dict(env_steps=200_000),
+    # The untuned tasks: their budget, and Reacher its demonstrations.
+    "Reacher-v5": dict(
+        env_steps=200_000,
+        num_demos=18),               # 50-step episodes: 4 would be 200 pairs and 4 targets (GAIL's paper: 4-18)
     "InvertedPendulum-v5": dict(env_steps=200_000),
     "InvertedDoublePendulum-v5": dict(env_steps=200_000),
     "Ant-v5": dict(
