@@ -65,7 +65,8 @@ def test_9l_per_env_defaults_fill_what_the_flags_leave_out():
     # One recipe for every discrete task: the per-task entries hold only budget and bookkeeping,
     # and a discrete env the project has never seen gets the same recipe.
     allowed = {"env_steps", "num_demos", "eval_every"}
-    for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0"):
+    for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0",  # and the untuned MuJoCo tasks
+                   "Reacher-v5", "InvertedPendulum-v5", "InvertedDoublePendulum-v5"):
         assert set(train.TASKS[env_id]) <= allowed, env_id
     recipe = lambda env_id: {k: v for k, v in vars(train.parse_args(["--env", env_id])).items()
                              if k in train.BASE and k not in allowed}
