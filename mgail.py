@@ -119,7 +119,9 @@ class EndValue(nn.Module):
         """Mean squared TD(0) error, scaled by (1 - gamma) so that it is in units of c."""
         with torch.no_grad():
             v_next = torch.where(fell, torch.full_like(cost, self.fall_cost / (1.0 - self.gamma)), target_net(s_next))
-            y = cost + self.gamma * v_next
+            # c = -log(1 - D) is unbounded as D -> 1; capped at c_fall, no state costs more per
+            # step than having fallen, and V's targets stay below c_fall / (1 - gamma).
+            y = cost.clamp(max=self.fall_cost) + self.gamma * v_next
         return (((self(s) - y) * (1.0 - self.gamma)) ** 2).mean()
 
 
@@ -206,3 +208,60 @@ def policy_gradient_recursion(policy, f, cost_fn: CostFn, seg: Segment, gamma: f
         J_s_prime, J_theta_prime = J_s, J_theta  # step t becomes the "next step" of t - 1
     # The rows were summed above; J is their mean.
     return [g / B for g in J_theta], J_s / B
+
+
+# ---------------------------------------------------------------------------
+# Departure (train.py --adapt-unroll 1): the unroll T chosen from how J_theta grows with it
+# ---------------------------------------------------------------------------
+
+def segment_steps(seg: Segment, a: int, b: int) -> Segment:
+    """Steps a .. b-1 of every row of the segment, ended by the real state after step b-1."""
+    s_end = seg.s[b] if b < seg.s.shape[0] else seg.s_end
+    return Segment(s=seg.s[a:b], xi=seg.xi[a:b], context=seg.context[a:b], done=seg.done[a:b], s_end=s_end)
+
+
+def split_segment(seg: Segment, length: int) -> Segment:
+    """The T steps of each row cut into T / length pieces of `length` steps, side by side as rows.
+
+    Each piece starts from its own real first state (no gradient from one piece to the one
+    before) and ends with its own real s_end, so J over the result is the mean of J over the
+    pieces (test_mgail.py checks this), and the policy still learns from all T steps."""
+    pieces = [segment_steps(seg, a, a + length) for a in range(0, seg.s.shape[0], length)]
+    return Segment(s=torch.cat([p.s for p in pieces], 1), xi=torch.cat([p.xi for p in pieces], 1),
+                   context=torch.cat([p.context for p in pieces], 1), done=torch.cat([p.done for p in pieces], 1),
+                   s_end=None if seg.s_end is None else torch.cat([p.s_end for p in pieces], 0))
+
+
+def unroll_lengths(T: int) -> list[int]:
+    """The unrolls the rule below chooses from: T, T/2, T/4, ... down to 4 steps."""
+    lengths = [T]
+    while lengths[0] % 2 == 0 and lengths[0] // 2 >= 4:
+        lengths.insert(0, lengths[0] // 2)
+    return lengths
+
+
+def gradient_norm_by_unroll(policy, f, cost_fn: CostFn, seg: Segment, gamma: float,
+                            end_value: EndValue | None = None) -> list[float]:
+    """|J_theta| over the segment's first T' steps, for each T' of `unroll_lengths`."""
+    norms = []
+    for length in unroll_lengths(seg.s.shape[0]):
+        J = policy_objective_unrolled(policy, f, cost_fn, segment_steps(seg, 0, length), gamma, end_value)
+        grads = torch.autograd.grad(J, list(policy.parameters()), allow_unused=True)
+        norms.append(float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None))))
+    return norms
+
+
+def longest_stable_unroll(lengths: list[int], norms: list[float], growth: float = 3.0) -> int:
+    """Deviation from the paper (train.py --adapt-unroll 1): the longest T' reached from the
+    shortest by doublings that each multiply |J_theta| by at most `growth`.
+
+    Doubling T adds as many cost terms again, each discounted and each reaching theta through
+    one more product of f's Jacobians. While those products stay bounded the gradient grows
+    about 2x per doubling; far faster growth means f's Jacobians multiply up (on HalfCheetah
+    past 16 steps, by 1000x), and J_theta is then mostly model error. 3 leaves room for 2."""
+    best = lengths[0]
+    for short, long, n_short, n_long in zip(lengths, lengths[1:], norms, norms[1:]):
+        if n_long > growth * n_short:
+            break
+        best = long
+    return best

@@ -27,7 +27,8 @@ import torch
 
 from discriminator import D_and_gradients, Discriminator, FactoredDiscriminator
 from forward_model import AdvancedForwardModel, BasicForwardModel, make_forward_model
-from mgail import EndValue, Segment, policy_gradient_recursion, policy_objective_unrolled, value_from_reality
+from mgail import (EndValue, Segment, gradient_norm_by_unroll, longest_stable_unroll, policy_gradient_recursion,
+                   policy_objective_unrolled, split_segment, unroll_lengths, value_from_reality)
 from policy import (Normalizer, Policy, from_env, gumbel_softmax_straight_through, reparameterise, sample_gumbel,
                     to_env)
 
@@ -405,20 +406,65 @@ def test_6b_recursion_equals_finite_differences_of_J(end_value):
         assert abs(fd - J_s0[b, i]) < 1e-6, (fd, J_s0[b, i])
 
 
+@pytest.mark.parametrize("end_value", [False, True])
+def test_6c_split_segment_J_is_the_mean_of_its_pieces(end_value):
+    # T = 8 cut into two 4-step pieces, each built here by hand: steps 0-3 ended by the real
+    # s_4, steps 4-7 by the segment's own s_end. J (and J_theta) over the split segment must
+    # be the mean of the two pieces' J (and their J_theta); at length T it is J itself.
+    policy, f, D, seg, _, V = small_setup(discrete=False, T=8, end_value=end_value)
+    first = Segment(seg.s[:4], seg.xi[:4], seg.context[:4], seg.done[:4], s_end=seg.s[4])
+    second = Segment(seg.s[4:], seg.xi[4:], seg.context[4:], seg.done[4:], s_end=seg.s_end)
+    J_split = policy_objective_unrolled(policy, f, D.policy_cost, split_segment(seg, 4), 0.9, V)
+    J_pieces = [policy_objective_unrolled(policy, f, D.policy_cost, piece, 0.9, V) for piece in (first, second)]
+    torch.testing.assert_close(J_split, (J_pieces[0] + J_pieces[1]) / 2)
+    params = list(policy.parameters())
+    g_split = torch.autograd.grad(J_split, params)
+    g_pieces = [torch.autograd.grad(J, params) for J in J_pieces]
+    for g, g0, g1 in zip(g_split, *g_pieces):
+        torch.testing.assert_close(g, (g0 + g1) / 2)
+    J_whole = policy_objective_unrolled(policy, f, D.policy_cost, seg, 0.9, V)
+    torch.testing.assert_close(policy_objective_unrolled(policy, f, D.policy_cost, split_segment(seg, 8), 0.9, V),
+                               J_whole)
+    assert not torch.isclose(J_split, J_whole)  # the pieces really are cut apart
+
+
+def test_6d_unroll_rule_reads_the_recursions_gradient_norms():
+    # The lengths the rule chooses from: T halved while it stays even and at least 4.
+    assert unroll_lengths(32) == [4, 8, 16, 32]
+    assert unroll_lengths(30) == [15, 30]
+    assert unroll_lengths(6) == [6]
+    assert unroll_lengths(3) == [3]
+    # The choice: the longest length reached by doublings that each grow the norm at most 3x.
+    assert longest_stable_unroll([4, 8, 16, 32], [1.0, 2.0, 4.0, 8.0]) == 32
+    assert longest_stable_unroll([4, 8, 16, 32], [1.0, 2.0, 6.5, 7.0]) == 8  # 2 -> 6.5 stops it, whatever follows
+    assert longest_stable_unroll([4, 8, 16, 32], [1.0, 3.5, 4.0, 5.0]) == 4
+    assert longest_stable_unroll([4, 8, 16, 32], [1.0, 3.0, 9.0, 27.0]) == 32  # 3x exactly still passes
+    # The norms it reads: |J_theta| of each prefix, against Eq. 12-13 written out (the recursion).
+    policy, f, D, seg, _, V = small_setup(discrete=False, T=8, end_value=True)
+    norms = gradient_norm_by_unroll(policy, f, D.policy_cost, seg, 0.9, V)
+    for length, norm in zip([4, 8], norms):
+        prefix = Segment(seg.s[:length], seg.xi[:length], seg.context[:length], seg.done[:length],
+                         s_end=seg.s[length] if length < 8 else seg.s_end)
+        J_theta, _ = policy_gradient_recursion(policy, f, D.policy_cost, prefix, 0.9, end_value=V)
+        assert math.isclose(norm, float(torch.sqrt(sum((g ** 2).sum() for g in J_theta))), rel_tol=1e-9)
+
+
 def test_7b_end_value_td_targets_closed_form():
     # V's last layer set to a constant b, so V(s) = b / (1 - gamma) everywhere; then the
     # TD targets are c + gamma b / (1 - gamma) (the episode goes on) and
-    # c + gamma c_fall / (1 - gamma) (it ended in a fall), by hand.
+    # c + gamma c_fall / (1 - gamma) (it ended in a fall), by hand, with c capped at c_fall
+    # (the third pair's cost of 5 counts as 3).
     gamma, c_fall, b = 0.9, 3.0, 0.7
     V = EndValue(2, identity_normalizer(2), gamma, fall_cost=c_fall, hidden=8).double()
     with torch.no_grad():
         V.net[-1].weight.zero_()
         V.net[-1].bias.fill_(b)
     s, s_next = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
-    cost = torch.tensor([0.5, 1.0, 2.0, 0.1], dtype=torch.float64)
+    cost = torch.tensor([0.5, 1.0, 5.0, 0.1], dtype=torch.float64)
+    capped = torch.tensor([0.5, 1.0, 3.0, 0.1], dtype=torch.float64)
     fell = torch.tensor([False, True, False, True])
     torch.testing.assert_close(V(s), torch.full((4,), b / (1 - gamma), dtype=torch.float64))
-    y = torch.where(fell, cost + gamma * c_fall / (1 - gamma), cost + gamma * b / (1 - gamma))
+    y = torch.where(fell, capped + gamma * c_fall / (1 - gamma), capped + gamma * b / (1 - gamma))
     expected = (((b / (1 - gamma) - y) * (1 - gamma)) ** 2).mean()
     torch.testing.assert_close(V.td_loss(V, cost, s, s_next, fell), expected)
 

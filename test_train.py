@@ -29,7 +29,7 @@ import expert_policies
 import train
 import watch
 from discriminator import Discriminator
-from mgail import Segment
+from mgail import Segment, gradient_norm_by_unroll, longest_stable_unroll, policy_objective_unrolled, split_segment
 from policy import Normalizer, Policy, from_env
 from replay_buffer import ReplayBuffer
 
@@ -58,21 +58,24 @@ def test_9l_per_env_defaults_fill_what_the_flags_leave_out():
     def unroll(*argv):  # (envs, T) after the defaults are filled in
         args = train.parse_args(list(argv))
         return args.num_envs, args.unroll
-    assert unroll("--env", "HalfCheetah-v5") == (32, 8)
-    # Humanoid unrolls twice as far over half the envs: the same 256 env steps per iteration.
-    assert unroll("--env", "Humanoid-v5") == (16, 16)
+    assert unroll("--env", "HalfCheetah-v5") == (8, 32)
     assert unroll("--env", "Humanoid-v5", "--unroll", "8", "--num-envs", "32") == (32, 8)
-    # One recipe for every discrete task: the per-task entries hold only budget and bookkeeping,
-    # and a discrete env the project has never seen gets the same recipe.
+    # One recipe for every continuous task and one for every discrete task: the per-task
+    # entries hold only budget, demonstrations and bookkeeping, and an env the project has
+    # never seen gets the same recipe as the tasks it has.
     allowed = {"env_steps", "num_demos", "eval_every"}
-    for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0",  # and the untuned MuJoCo tasks
-                   "Reacher-v5", "InvertedPendulum-v5", "InvertedDoublePendulum-v5"):
-        assert set(train.TASKS[env_id]) <= allowed, env_id
+    for env_id, entry in train.TASKS.items():
+        assert set(entry) <= allowed, env_id
     recipe = lambda env_id: {k: v for k, v in vars(train.parse_args(["--env", env_id])).items()
                              if k in train.BASE and k not in allowed}
-    expected = {k: v for k, v in {**train.BASE, **train.DISCRETE}.items() if k not in allowed}
+    continuous = {k: v for k, v in train.BASE.items() if k not in allowed}
+    discrete = {k: v for k, v in {**train.BASE, **train.DISCRETE}.items() if k not in allowed}
+    for env_id in ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5", "Humanoid-v5", "Reacher-v5",
+                   "InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Swimmer-v5", "Pendulum-v1"):
+        assert recipe(env_id) == continuous, env_id
     for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "FrozenLake-v1"):
-        assert recipe(env_id) == expected, env_id
+        assert recipe(env_id) == discrete, env_id
+    assert continuous != discrete
 
 
 def test_9c_own_demonstrations_file_is_used(tmp_path):
@@ -131,10 +134,7 @@ def test_9k_whole_demonstrations_skip_the_episodes_in_which_the_expert_fell():
         demonstrations.whole_episodes(act, env, 3, seed=10, max_tries=4)
     args = train.parse_args(["--env", "Hopper-v5"])
     assert args.whole_demos == 0 and train.parse_args(["--env", "Hopper-v5", "--whole-demos", "1"]).whole_demos == 1
-    # Humanoid imitates whole episodes by default, unless told not to, or given the user's own file.
-    assert train.parse_args(["--env", "Humanoid-v5"]).whole_demos == 1
-    assert train.parse_args(["--env", "Humanoid-v5", "--whole-demos", "0"]).whole_demos == 0
-    assert train.parse_args(["--env", "Humanoid-v5", "--demos", "own.npz"]).whole_demos == 0
+    assert train.parse_args(["--env", "Humanoid-v5"]).whole_demos == 0
 
 
 # Envs this project must refuse, registered by a module passed as --env module:EnvId.
@@ -172,7 +172,6 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("restarts_unknown_state", "--restarts cannot set the state of NoState-v0"),
     ("fall_cost_without_end_value", "add --end-value 1"),
     ("all_envs_noiseless", "at least one env acts with noise"),
-    ("default_noiseless_too_many", "add --noiseless-envs N, N from 0 to 3"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -198,7 +197,6 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "whole_with_own_demos": ["--demos", demos_file("o.npz"), "--whole-demos", "1"],
         "fall_cost_without_end_value": ["--fall-cost", "10"],
         "all_envs_noiseless": ["--num-envs", "4", "--noiseless-envs", "4"],
-        "default_noiseless_too_many": ["--env", "Humanoid-v5", "--num-envs", "4"],
     }[case]
     out = [] if case == "unwritable_out" else ["--out", str(tmp_path / "out")]
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *out, *args],
@@ -231,10 +229,8 @@ def test_9d_expert_state_restart_reproduces_the_physical_state(env_id):
 
 
 def test_9e_restarts_run_end_to_end(tmp_path):
-    # Expert-state restarts: on for Walker2d and Ant only, by default.
-    assert train.parse_args(["--env", "Walker2d-v5"]).restarts == 0.05
-    assert train.parse_args(["--env", "Ant-v5"]).restarts == 0.05
-    assert train.parse_args(["--env", "Hopper-v5"]).restarts == 0.0
+    # Expert-state restarts: off by default.
+    assert train.parse_args(["--env", "Walker2d-v5"]).restarts == 0.0
     results = train.main(["--env", "Hopper-v5", "--restarts", "1.0", "--env-steps", "512", "--hidden", "16",
                           "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
                           "--eval-episodes", "1", "--final-episodes", "1", "--out", str(tmp_path)])
@@ -318,11 +314,12 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path, monkeypat
     """--noiseless-envs K: the first K of the B envs act with xi = 0, so their actions are
     mu_theta(s) exactly; the others carry the Gaussian noise xi * sigma. pi stays fixed (the
     warm-up spans the run), so the saved policy is the one that acted; the buffer holds
-    step t of env i in row t * B + i. K is 4 for Humanoid-v5 by default, 0 elsewhere, and a
-    checkpoint written before the flag existed resumes with noise in every env."""
+    step t of env i in row t * B + i (and the statistics stay the expert's, so that the saved
+    policy's mu is the one that acted). K is 0 by default, and a checkpoint written before the
+    flag existed resumes with noise in every env."""
     out = tmp_path / "nl"
     train.main(["--env", "Hopper-v5", "--env-steps", "64", "--num-envs", "4", "--unroll", "8",
-                "--noiseless-envs", "1", "--warmup", "1000", "--hidden", "16", "--model-updates", "1",
+                "--noiseless-envs", "1", "--warmup", "1000", "--obs-norm", "expert", "--hidden", "16", "--model-updates", "1",
                 "--disc-updates", "1", "--eval-every", "64", "--eval-episodes", "1", "--final-episodes", "1",
                 "--out", str(out)])
     policy, _ = watch.load_policy(out)
@@ -331,10 +328,9 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path, monkeypat
         gap = (buf["a"] - policy.mode(buf["s"])).abs().max(dim=1).values.view(-1, 4)  # (T, B)
     assert gap.shape == (16, 4)
     assert gap[:, 0].max() < 1e-6, gap[:, 0]          # env 0: mu_theta(s), no noise
-    assert gap[:, 1:].min() > 1e-3, gap[:, 1:].min()  # envs 1-3: mu + xi * sigma, sigma = e^-0.5
+    assert gap[:, 1:].min() > 1e-3, gap[:, 1:].min()  # envs 1-3: mu + xi * sigma, sigma = e^-2
 
-    assert train.parse_args(["--env", "Humanoid-v5"]).noiseless_envs == 4
-    assert train.parse_args(["--env", "Hopper-v5"]).noiseless_envs == 0
+    assert train.parse_args(["--env", "Humanoid-v5"]).noiseless_envs == 0
     # Were Hopper's default 2 now, a checkpoint without the key would still resume with 0.
     monkeypatch.setitem(train.TASKS, "Hopper-v5", {**train.TASKS["Hopper-v5"], "noiseless_envs": 2})
     ck = torch.load(out / "checkpoint.pt", weights_only=False)
@@ -763,7 +759,7 @@ def test_12c_train_discriminator_learns_to_tell_the_policy_from_the_expert(tmp_p
 
 
 def test_12d_policy_step_lowers_J_and_waits_out_the_warmup(tmp_path):
-    run = tiny_run(tmp_path, "--policy-lr", "1e-3")
+    run = tiny_run(tmp_path, "--policy-lr", "1e-3", "--adapt-unroll", "0")  # J over the whole segment
     seg = train.collect_segment(run)
     for _ in range(3):
         train.train_forward_model(run), train.train_discriminator(run)
@@ -780,9 +776,44 @@ def test_12d_policy_step_lowers_J_and_waits_out_the_warmup(tmp_path):
 
 
 def policy_objective(run: train.Run, seg: Segment) -> float:
-    from mgail import policy_objective_unrolled
     with torch.no_grad():
-        return policy_objective_unrolled(run.policy, run.f, run.cost, seg, run.args.gamma).item()
+        return policy_objective_unrolled(run.policy, run.f, run.cost, seg, run.args.gamma, end_value=run.V).item()
+
+
+def test_12j_adaptive_unroll_cuts_the_segment_at_the_length_it_measured(tmp_path, monkeypatch):
+    run = tiny_run(tmp_path, "--adapt-unroll", "1", "--end-value", "1", "--unroll", "16", "--policy-lr", "1e-3")
+    seg = train.collect_segment(run)
+    for _ in range(3):
+        train.train_forward_model(run), train.train_discriminator(run)
+    # The first step measures: T' from the norms of this segment, J over its T'-step pieces.
+    norms = gradient_norm_by_unroll(run.policy, run.f, run.cost, seg, run.args.gamma, run.V)
+    length = longest_stable_unroll([4, 8, 16], norms)
+    with torch.no_grad():
+        J_pieces = policy_objective_unrolled(run.policy, run.f, run.cost, split_segment(seg, length),
+                                             run.args.gamma, end_value=run.V).item()
+    J, _, stats = train.policy_step(run, seg)
+    assert stats["unroll"] == length and J.item() == pytest.approx(J_pieces)
+    assert run.progress["unroll_log_norms"] == pytest.approx([math.log(n) for n in norms])
+    # Growth measured as 1 -> 2 -> 10 picks 8; then growths of 2 per doubling move T' to 16
+    # only once the average of the logs (0.3 on each new one) is below log 3: at the third
+    # measurement after, 5^0.343 * 2^0.657 = 2.74, not at the first two (3.81, 3.13).
+    measured = iter([[1.0, 2.0, 10.0]] + [[1.0, 2.0, 4.0]] * 3)
+    monkeypatch.setattr(train, "gradient_norm_by_unroll", lambda *a: next(measured))
+    run.progress.pop("unroll_log_norms")  # a fresh average
+    chosen = []
+    for iteration in (10, 11, 20, 30, 40):  # the 11th reuses the 10th's choice: no measurement
+        run.progress["iteration"] = iteration
+        chosen.append(train.policy_step(run, seg)[2]["unroll"])
+    assert chosen == [8, 8, 8, 8, 16]
+    monkeypatch.undo()
+    # A whole run logs T' and keeps the averaged logs in its checkpoint, for --resume.
+    out = tmp_path / "run"
+    train.main(["--env", "Hopper-v5", "--env-steps", "512", "--num-envs", "4", "--unroll", "8", "--hidden", "16",
+                "--model-updates", "1", "--disc-updates", "1", "--eval-every", "256", "--eval-episodes", "1",
+                "--final-episodes", "1", "--out", str(out)])
+    rows = list(csv.DictReader(open(out / "progress.csv")))
+    assert {r["unroll"] for r in rows[1:]} <= {"4", "8"} and rows[-1]["unroll"] != ""
+    assert len(torch.load(out / "checkpoint.pt", weights_only=False)["run"]["unroll_log_norms"]) == 2
 
 
 def test_12e_train_end_value_fits_its_td_targets(tmp_path):
@@ -852,8 +883,9 @@ def test_12i_joint_normaliser_spans_the_expert_and_the_policy_states(tmp_path):
     d_exp = (run.s_exp_next - run.s_exp).double()
     d_std = torch.cat([d_exp.repeat(len(d_pi), 1), d_pi.repeat(len(d_exp), 1)]).std(0, correction=0)
     torch.testing.assert_close(run.f.delta_std.double(), d_std, rtol=1e-4, atol=1e-5)
-    # the default keeps the expert's statistics, as the authors' code
-    assert train.parse_args(["--env", "Hopper-v5"]).obs_norm == "expert"
+    # the default pools them; --paper keeps the expert's, as the authors' code
+    assert train.parse_args(["--env", "Hopper-v5"]).obs_norm == "joint"
+    assert train.parse_args(["--env", "Hopper-v5", "--paper"]).obs_norm == "expert"
 
 
 # ---------------------------------------------------------------------------

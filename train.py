@@ -51,7 +51,8 @@ from discriminator import Discriminator, make_discriminator
 from environments import make_envs, split_env_id, state_jumper
 from evaluation import evaluate, policy_actor
 from forward_model import ForwardModel, make_forward_model
-from mgail import EndValue, Segment, policy_objective_unrolled
+from mgail import (EndValue, Segment, gradient_norm_by_unroll, longest_stable_unroll, policy_objective_unrolled,
+                   split_segment, unroll_lengths)
 from policy import Normalizer, Policy, from_env, to_env
 from replay_buffer import ReplayBuffer
 
@@ -60,25 +61,32 @@ from replay_buffer import ReplayBuffer
 # departures, and per-task entries
 # ---------------------------------------------------------------------------
 
-# The base recipe, and the continuous-action one; every flag overrides it.
+# The recipe of every task with continuous actions (the base one); every flag overrides it.
+# The evidence for each value: benchmarks/NOTES.md, "One continuous recipe".
 BASE = dict(
     # The budget and the data.
     env_steps=1_000_000,  # real env steps for training (evaluation excluded)
     num_demos=4,          # expert trajectories; the paper used 1000-step trajectories
     # The paper's hyper-parameters (Section 5 gives none but "two ReLU layers, Adam").
-    num_envs=32,          # B parallel segments per iteration: Eq. 9's average over M samples
-    unroll=8,             # T: steps the policy step unrolls; short, so f's Jacobians stay sane
+    num_envs=8,           # B parallel segments per iteration: Eq. 9's average over M samples
+    unroll=32,            # T: steps of each segment; the policy step may unroll fewer (--adapt-unroll)
     gamma=0.99,           # discount of J(theta), as in the authors' code
     tau=3.0,              # Gumbel-Softmax temperature: a confident policy's gradient stays alive
     hidden=256,           # units per hidden layer of pi, D and f
-    model="advanced",     # Figure 4's winner
+    model="basic",        # Figure 4's simpler f: 3-4x faster, and the GRU's f broke Walker2d's BC start
+    log_sigma=-2.0,       # sigma ~ 0.14: the first rollouts act like the BC start; the gradient needs no noise
     policy_lr=1e-3,       # Adam's usual rate (the authors: 1e-4, with 7 trajectories a step)
     model_updates=20,     # gradient steps on f per iteration
     disc_updates=5,       # gradient steps on D per iteration
     # The departures (each explained at its flag and in the README's table).
     cost="log", lr_decay=1, grad_clip=1.0, logit_bound=5.0, state_sigma=0, f_delta=1,
-    grad_penalty=10.0, disc="joint", obs_norm="expert", obs_clip=0.0, bc_init=0, warmup=0, bc_anchor=0.0,
-    restarts=0.0, end_value=0, fall_cost=4.6, noiseless_envs=0, whole_demos=0,
+    grad_penalty=1.0,     # a slope of 1 in normalised units: without it D's cost cliffs and pi overshoots
+    disc="joint", obs_clip=0.0, warmup=0, restarts=0.0, fall_cost=4.6, noiseless_envs=0, whole_demos=0,
+    obs_norm="joint",     # narrow demonstrations put pi's states tens of expert stds away
+    bc_init=5_000,        # start from BC: the first rollouts already move like the expert
+    bc_anchor=100.0,      # and stay near it: J alone moved policies that had reached the expert away
+    end_value=1,          # a fall past T still reaches the policy step (a body falls over more than T' steps)
+    adapt_unroll=1,       # T' from |J_theta|'s growth: the unroll f's Jacobians allow differs by task
     # Bookkeeping.
     eval_every=10_000,
 )
@@ -86,61 +94,41 @@ BASE = dict(
 # Every task with discrete actions: what differs from BASE. (The evidence: benchmarks/NOTES.md,
 # "One recipe for the discrete tasks".)
 DISCRETE = dict(
-    num_envs=8, unroll=32,   # small tasks: 32-step unrolls stay stable, and see a swing build up
     hidden=64,               # states of 2-6 numbers need no more
-    obs_norm="joint",        # the controllers' narrow demonstrations put pi's states tens of stds away
+    model="advanced",        # measured with Figure 4's GRU f
     grad_penalty=0.0,        # in jointly normalised units a slope of 1 leaves D too flat to guide pi
-    bc_init=5_000,           # start from BC: the first rollouts already move like the expert
-    bc_anchor=100.0,         # and stay near it: J alone moved policies that had reached the expert away
+    end_value=0,             # an ending is the goal in Acrobot and MountainCar, not a fall
+    adapt_unroll=0,          # 32-step unrolls are stable on these small tasks
 )
 
 # Algorithm 1 as the paper writes it: what --paper sets. Where the paper is silent,
 # --paper keeps this project's choice (README, "Departures").
 PAPER = dict(cost="D", lr_decay=0, grad_clip=0.0, logit_bound=0.0, state_sigma=1, f_delta=0,
              grad_penalty=0.0, disc="joint", obs_norm="expert", obs_clip=0.0, bc_init=0, warmup=0, bc_anchor=0.0,
-             restarts=0.0, end_value=0, noiseless_envs=0, whole_demos=0, model="advanced")
+             restarts=0.0, end_value=0, adapt_unroll=0, noiseless_envs=0, whole_demos=0, model="advanced")
 
-# Per task: the budget, the demonstrations and bookkeeping. The continuous tasks still
-# carry settings of their own, each with its reason: the one continuous recipe that would
-# replace them is not found yet (README, "One recipe").
+# Per task: only the budget, the demonstrations and bookkeeping.
 TASKS = {
     "CartPole-v1": dict(
         env_steps=29_952,            # 117 iterations of B x T = 256 env steps: at most 30k
         eval_every=2_048),           # a short run: 15 evaluations, at a tenth of its time
     "Acrobot-v1": dict(env_steps=200_000),     # Table 1's budget
     "MountainCar-v0": dict(env_steps=200_000),  # Table 1's budget
-    "Hopper-v5": dict(
-        env_steps=300_000,           # Table 1's aim for reaching 95% of the expert
-        num_envs=8, unroll=32,       # its Jacobians stay sane over 32 steps
-        grad_penalty=0.0),           # it learns without one
-    "Walker2d-v5": dict(
-        num_envs=8, unroll=32, grad_penalty=0.0,  # Hopper's settings: the same kind of body
-        model="basic",               # with the advanced model it did not learn to walk
-        restarts=0.05),              # pi and D also meet the expert's states pi does not reach yet
-    "HalfCheetah-v5": dict(),        # BASE is its recipe
+    "Hopper-v5": dict(env_steps=300_000),       # Table 1's aim for reaching 95% of the expert
+    "Walker2d-v5": dict(),                      # BASE's 1M
+    "HalfCheetah-v5": dict(),                   # BASE's 1M
     # The untuned tasks: their budget, and Reacher its demonstrations.
     "Reacher-v5": dict(
         env_steps=200_000,
         num_demos=18),               # 50-step episodes: 4 would be 200 pairs and 4 targets (GAIL's paper: 4-18)
     "InvertedPendulum-v5": dict(env_steps=200_000),
     "InvertedDoublePendulum-v5": dict(env_steps=200_000),
-    "Ant-v5": dict(
-        env_steps=2_000_000, eval_every=20_000,  # Table 1's budget
-        bc_init=5_000, warmup=50_000,  # from a random start it did not learn
-        bc_anchor=300.0,             # D's cost is nearly flat in the action: J alone lets BC slide away
-        restarts=0.05),              # as Walker2d
-    "Humanoid-v5": dict(
-        env_steps=2_000_000, eval_every=20_000,  # Table 1's budget
-        num_envs=16, unroll=16,      # a fall takes longer than 8 steps to develop
-        obs_clip=10.0,               # a fall's contact forces reach ~800 expert stds
-        bc_init=5_000, warmup=50_000, bc_anchor=30.0,  # as Ant; w = 30, as BC itself is weak here
-        whole_demos=1,               # BC and the anchor would imitate the expert's own falls
-        end_value=1,                 # the policy step sees a fall coming past T
-        noiseless_envs=4),           # J also trains the noiseless policy that evaluation runs
+    "Ant-v5": dict(env_steps=2_000_000, eval_every=20_000),       # Table 1's budget
+    "Humanoid-v5": dict(env_steps=2_000_000, eval_every=20_000),  # Table 1's budget
 }
 
 # A checkpoint written before a switch existed ran without it: these values repeat what it did.
-BEFORE_SWITCHES = dict(obs_norm="expert", cost="log", lr_decay=1, grad_clip=1.0, logit_bound=5.0, state_sigma=0, f_delta=1,
+BEFORE_SWITCHES = dict(adapt_unroll=0, obs_norm="expert", cost="log", lr_decay=1, grad_clip=1.0, logit_bound=5.0, state_sigma=0, f_delta=1,
                        bc_anchor=0.0, whole_demos=0, restarts=0.0, end_value=0, noiseless_envs=0)
 
 
@@ -169,7 +157,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--tau", type=float, help="Gumbel-Softmax temperature (Eq. 11), discrete actions")
     g.add_argument("--hidden", type=int, help="units per hidden layer of pi, D and f")
     g.add_argument("--model", choices=["basic", "advanced"], help="forward model of Figure 4")
-    g.add_argument("--log-sigma", type=float, default=-0.5, help="initial log sigma of the Gaussian policy (Eq. 9)")
+    g.add_argument("--log-sigma", type=float, help="initial log sigma of the Gaussian policy (Eq. 9)")
     g.add_argument("--policy-lr", type=float, help="Adam learning rate of the policy")
     g.add_argument("--model-updates", type=int, help="forward-model gradient steps per iteration")
     g.add_argument("--disc-updates", type=int, help="discriminator gradient steps per iteration")
@@ -199,6 +187,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="1: J also counts gamma^T V(s_T), V learned by TD (mgail.EndValue)")
     g.add_argument("--fall-cost", type=float, help="with --end-value 1: cost per step, forever, of a fall "
                    "(default 4.6 = -log 0.01, the cost of a pair D is 99%% sure is the policy's)")
+    g.add_argument("--adapt-unroll", type=int, choices=[0, 1], help="1: every 10 iterations, choose the unroll T' "
+                   "(T, T/2, ..., 4) from how |J_theta| grows with it, and cut each segment into T/T' pieces")
     g.add_argument("--noiseless-envs", type=int, help="this many envs act with xi = 0, the policy evaluation runs")
     g.add_argument("--whole-demos", type=int, choices=[0, 1],
                    help="1: imitate only expert episodes that ran to the time limit (no falls)")
@@ -218,7 +208,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.resume:
         return args  # the run's own arguments are read from its checkpoint (load_checkpoint)
     fall_cost_given = args.fall_cost is not None
-    noiseless_given = args.noiseless_envs is not None
     if args.demos and args.whole_demos:
         fail("--whole-demos 1 picks episodes of the shipped expert, and --demos replaces them: leave out one of the two")
     # Precedence: a flag given, then --paper or GAIL's settings, then the task's entry, then BASE.
@@ -231,7 +220,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for k, v in settings.items():
         if getattr(args, k, None) is None:
             setattr(args, k, v)
-    check_args(args, fall_cost_given, noiseless_given)
+    check_args(args, fall_cost_given)
     args.out = Path(args.out or f"runs/{args.env.split(':')[-1]}-seed{args.seed}")
     return args
 
@@ -250,10 +239,11 @@ def gail_settings(env_id: str) -> dict:
     ppo = gail.ppo_settings(isinstance(space, gym.spaces.Discrete))
     return dict(num_envs=ppo["num_envs"], unroll=ppo["unroll"], policy_lr=ppo["policy_lr"],
                 disc_updates=max(1, ppo["num_envs"] * ppo["unroll"] // 128), lr_decay=1, bc_init=0, warmup=0,
-                bc_anchor=0.0, restarts=0.0, end_value=0, noiseless_envs=0)
+                bc_anchor=0.0, restarts=0.0, end_value=0, adapt_unroll=0, noiseless_envs=0,
+                log_sigma=-0.5)  # PPO learns from its own noise: it starts wider than MGAIL's BC start
 
 
-def check_args(args: argparse.Namespace, fall_cost_given: bool, noiseless_given: bool) -> None:
+def check_args(args: argparse.Namespace, fall_cost_given: bool) -> None:
     """One-line errors for settings that cannot run."""
     for k in ("env_steps", "num_demos", "num_envs", "unroll", "eval_every", "eval_episodes", "final_episodes"):
         if getattr(args, k) <= 0:
@@ -262,9 +252,6 @@ def check_args(args: argparse.Namespace, fall_cost_given: bool, noiseless_given:
         if getattr(args, k) < 0:
             fail(f"--{k.replace('_', '-')} must be 0 or more, got {getattr(args, k)}")
     if not 0 <= args.noiseless_envs < args.num_envs:
-        if not noiseless_given:  # the task's default, with fewer envs than it was set for
-            fail(f"{args.env} acts without noise in {args.noiseless_envs} envs by default, which leaves none "
-                 f"of --num-envs {args.num_envs} acting with noise: add --noiseless-envs N, N from 0 to {args.num_envs - 1}")
         fail(f"--noiseless-envs must be from 0 to --num-envs - 1 ({args.num_envs - 1}), got {args.noiseless_envs}: "
              f"at least one env acts with noise")
     if fall_cost_given and not args.end_value:
@@ -566,7 +553,7 @@ def policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor, dic
     """Algorithm 1: J_theta by Eq. 12-13 along the segment just collected, and one Adam step.
 
     Autograd through the unrolled graph gives exactly the recursion's J_theta (mgail.py).
-    Returns J, the norm of J_theta, and BC's loss with an anchor.
+    Returns J, the norm of J_theta, and its stats: BC's loss with an anchor, T' with --adapt-unroll.
     """
     args, policy, opt_pi = run.args, run.policy, run.modules["opt_pi"]
     # Deviation from the paper (--lr-decay 1): the policy's learning rate decays linearly to 0
@@ -580,8 +567,14 @@ def policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor, dic
     # alone at first); a BC start is kept until then.
     if run.progress["env_steps"] <= args.warmup:
         return torch.zeros(()), torch.zeros(()), {}
+    step_stats = {}
+    if args.adapt_unroll:
+        # Deviation from the paper (--adapt-unroll 1): J over T'-step pieces of the segment,
+        # each from its own real first state and ended by V, with T' from |J_theta|'s growth.
+        step_stats["unroll"] = choose_unroll(run, seg)
+        seg = split_segment(seg, step_stats["unroll"])
     J = policy_objective_unrolled(policy, run.f, run.cost, seg, args.gamma, end_value=run.V)
-    objective, anchor_stats = J, {}
+    objective = J
     if args.bc_anchor > 0:
         # Deviation from the paper (--bc-anchor w): J + w * BC's loss on 256 expert pairs holds pi
         # to the expert's actions at the expert's states, where D's cost may hardly depend on the
@@ -589,7 +582,7 @@ def policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor, dic
         pairs = torch.randint(0, len(run.s_exp), (256,), device=run.device)
         anchor = bc_loss(policy, run.s_exp[pairs], run.a_exp[pairs])
         objective = J + args.bc_anchor * anchor
-        anchor_stats = {"bc_loss": anchor.item()}
+        step_stats["bc_loss"] = anchor.item()
     grads = torch.autograd.grad(objective, list(policy.parameters()))
     for p, g in zip(policy.parameters(), grads):
         p.grad = g
@@ -597,7 +590,24 @@ def policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor, dic
     # product of f's Jacobians over T steps can blow up (the authors clip element-wise).
     grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), args.grad_clip or float("inf"))
     opt_pi.step()
-    return J, grad_norm, anchor_stats
+    return J, grad_norm, step_stats
+
+
+def choose_unroll(run: Run, seg: Segment) -> int:
+    """--adapt-unroll 1: T' by `longest_stable_unroll` (mgail.py), from |J_theta| measured on this
+    segment every 10 iterations. One segment's measurement is noisy, so the rule reads an
+    exponential average of their logarithms (0.3 on each new one): T' follows the growth, not
+    the segment."""
+    progress, lengths = run.progress, unroll_lengths(seg.s.shape[0])
+    if "unroll" not in progress or progress["iteration"] % 10 == 0:
+        norms = gradient_norm_by_unroll(run.policy, run.f, run.cost, seg, run.args.gamma, run.V)
+        logs = [float(np.log(max(n, 1e-30))) for n in norms]
+        old = progress.get("unroll_log_norms")
+        if old is not None and len(old) == len(logs):
+            logs = [0.7 * o + 0.3 * n for o, n in zip(old, logs)]
+        progress["unroll_log_norms"] = logs
+        progress["unroll"] = longest_stable_unroll(lengths, [float(np.exp(x)) for x in logs])
+    return progress["unroll"]
 
 
 def gail_policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -717,7 +727,7 @@ def open_logs(run: Run):
         fail(f"cannot write to --out {args.out}: {e.strerror}; choose a writable folder")
     log = csv.DictWriter(csv_file, ["env_steps", "wall_seconds", "eval_return_mean", "eval_return_std", "train_return",
                                     "d_acc_expert", "d_acc_policy", "model_error", "entropy", "J", "bc_loss",
-                                    "phi_acc", "v_loss"] + (["reward", "clip_frac"] if args.algo == "gail" else []))
+                                    "phi_acc", "v_loss", "unroll"] + (["reward", "clip_frac"] if args.algo == "gail" else []))
     log.writeheader()
     log.writerows(run.progress["history"])
     return log, csv_file, watch.make_tensorboard(args.out)
