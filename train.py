@@ -73,7 +73,7 @@ BASE = dict(
     gamma=0.99,           # discount of J(theta), as in the authors' code
     tau=3.0,              # Gumbel-Softmax temperature: a confident policy's gradient stays alive
     hidden=256,           # units per hidden layer of pi, D and f
-    model="basic",        # Figure 4's simpler f: 3-4x faster, and the GRU's f broke Walker2d's BC start
+    model="basic",        # Figure 4's simpler f: 2-4x faster, and the GRU's f broke Walker2d's BC start
     log_sigma=-2.0,       # sigma ~ 0.14: the first rollouts act like the BC start; the gradient needs no noise
     policy_lr=1e-3,       # Adam's usual rate (the authors: 1e-4, with 7 trajectories a step)
     model_updates=20,     # gradient steps on f per iteration
@@ -95,10 +95,8 @@ BASE = dict(
 # "One recipe for the discrete tasks".)
 DISCRETE = dict(
     hidden=64,               # states of 2-6 numbers need no more
-    model="advanced",        # measured with Figure 4's GRU f
     grad_penalty=0.0,        # in jointly normalised units a slope of 1 leaves D too flat to guide pi
     end_value=0,             # an ending is the goal in Acrobot and MountainCar, not a fall
-    adapt_unroll=0,          # 32-step unrolls are stable on these small tasks
 )
 
 # Algorithm 1 as the paper writes it: what --paper sets. Where the paper is silent,
