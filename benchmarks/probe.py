@@ -33,7 +33,8 @@ own noisy rollouts. Each extra step adds one cost term, so a healthy norm
 grows about linearly with T; a norm that grows by orders of magnitude means
 the product of the model's Jacobians f_s (Eq. 12) explodes, and the policy
 step, whose gradient is clipped to norm 1, follows the explosion instead of
-D. The unroll (`--unroll`) should stay where the growth is still tame.
+D. The unroll should stay where the growth is still tame (`--adapt-unroll 1`
+keeps it there by the same measurement, during training).
 
 And (continuous actions) what the policy step itself does: k = 1 and 3 steps of
 Adam's size (the run's learning rate per weight) along J_theta at the run's T,
@@ -238,7 +239,9 @@ def load_run(run_dir: Path) -> tuple[dict, str, dict, Policy, Discriminator, tor
     f = make_forward_model(args["model"], obs_dim, act_dim, normalizer, delta_std, hidden=args["hidden"],
                            predict_change=bool(args.get("f_delta", 1)))
     f.load_state_dict(ck["f"])
-    return {**args, "buffer": ck["buffer"]}, env_id, demos, policy, D, f
+    # The unroll its policy step took last: --adapt-unroll chooses it during the run.
+    unroll = ck["run"].get("unroll", args["unroll"]) if args.get("adapt_unroll") else args["unroll"]
+    return {**args, "buffer": ck["buffer"], "unroll_used": unroll}, env_id, demos, policy, D, f
 
 
 @torch.no_grad()
@@ -310,14 +313,14 @@ def main(argv: list[str] | None = None) -> None:
         seg = policy_windows(policy, f, env_id)
         growth = gradient_growth(policy, f, D, seg, args["gamma"])
     print(f"|J_theta| over segments of T steps (policy's noisy rollouts; linear growth is healthy, "
-          f"the run used T = {args['unroll']}):")
+          f"the run used T = {args['unroll_used']}):")
     for T, norm in growth:
         print(f"  T = {T:2d}   |J_theta| = {norm:.4g}   ({norm / growth[0][1]:.3g} x T = 1)")
     if discrete:
         return
     # One policy step, as train.py takes it: J_theta at the run's unroll T (the mean over the
     # windows' consecutive T-step pieces), applied at the run's base learning rate.
-    T = min(args["unroll"], len(seg.s))
+    T = min(args["unroll_used"], len(seg.s))
     with torch.enable_grad():
         pieces = [policy_gradient(policy, f, D, seg, T, args["gamma"], start) for start in range(0, len(seg.s) - T + 1, T)]
     grad = [torch.stack(g).mean(0) for g in zip(*pieces)]
