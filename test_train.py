@@ -1139,7 +1139,9 @@ def test_16a_gail_runs_end_to_end_with_ppos_settings(tmp_path, env_id):
 
 def test_16b_gail_policy_step_raises_the_reward_of_its_own_rollout(tmp_path):
     """One PPO update on a rollout moves pi toward the actions with a positive advantage: the
-    log-likelihood of the rollout's actions, weighted by their advantages, goes up."""
+    surrogate PPO maximises, mean(ratio * normalised advantage), is 0 before the update (ratio 1)
+    and positive after. (The advantages are normalised as PPO does, so that the entropy bonus,
+    which lowers every action's likelihood a little, cannot pass for a step the wrong way.)"""
     import gail
     args = train.parse_args(["--env", "CartPole-v1", "--algo", "gail", "--out", str(tmp_path)])
     run = train.setup(args, None)
@@ -1153,11 +1155,12 @@ def test_16b_gail_policy_step_raises_the_reward_of_its_own_rollout(tmp_path):
         v = run.modules["value"](s).view_as(r)
         adv, _ = gail.gae(r, v, run.modules["value"](seg.s_next.flatten(0, 1)).view_as(r), seg.fell, seg.done,
                           0.99, 0.95)
-        before = (gail.log_prob(run.policy, s, a) * adv.flatten()).mean()
+        adv = (adv.flatten() - adv.mean()) / adv.std()
+        logp_old = gail.log_prob(run.policy, s, a)
     train.gail_policy_step(run, seg)
     with torch.no_grad():
-        after = (gail.log_prob(run.policy, s, a) * adv.flatten()).mean()
-    assert after > before
+        surrogate = ((gail.log_prob(run.policy, s, a) - logp_old).exp() * adv).mean()
+    assert surrogate > 0.005, surrogate
 
 
 def test_16c_gradient_variance_reinforce_is_eq_3_with_a_leave_one_out_baseline(tmp_path):
