@@ -241,10 +241,11 @@ def unroll_lengths(T: int) -> list[int]:
 
 
 def gradient_norm_by_unroll(policy, f, cost_fn: CostFn, seg: Segment, gamma: float,
-                            end_value: EndValue | None = None) -> list[float]:
-    """|J_theta| over the segment's first T' steps, for each T' of `unroll_lengths`."""
+                            end_value: EndValue | None = None, lengths: list[int] | None = None) -> list[float]:
+    """|J_theta| over the segment's first T' steps, for each T' of `lengths` (default:
+    `unroll_lengths`, the rule's choices; benchmarks/probe.py asks for 1, 2, 4, ...)."""
     norms = []
-    for length in unroll_lengths(seg.s.shape[0]):
+    for length in lengths or unroll_lengths(seg.s.shape[0]):
         J = policy_objective_unrolled(policy, f, cost_fn, segment_steps(seg, 0, length), gamma, end_value)
         grads = torch.autograd.grad(J, list(policy.parameters()), allow_unused=True)
         norms.append(float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None))))
@@ -260,8 +261,8 @@ def longest_stable_unroll(lengths: list[int], norms: list[float], growth: float 
     about 2x per doubling; far faster growth means f's Jacobians multiply up (on HalfCheetah
     past 16 steps, by 1000x), and J_theta is then mostly model error. 3 leaves room for 2."""
     best = lengths[0]
-    for short, long, n_short, n_long in zip(lengths, lengths[1:], norms, norms[1:]):
+    for longer, n_short, n_long in zip(lengths[1:], norms, norms[1:]):
         if n_long > growth * n_short:
             break
-        best = long
+        best = longer
     return best

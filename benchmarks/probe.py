@@ -63,7 +63,7 @@ from environments import split_env_id  # noqa: E402
 from evaluation import policy_actor, rollout  # noqa: E402
 from expert_policies import load_expert  # noqa: E402
 from forward_model import make_forward_model  # noqa: E402
-from mgail import Segment, policy_objective_unrolled  # noqa: E402
+from mgail import Segment, gradient_norm_by_unroll, policy_objective_unrolled  # noqa: E402
 from policy import Normalizer, Policy, from_env, to_env  # noqa: E402
 
 
@@ -111,13 +111,10 @@ def policy_gradient(policy: Policy, f, D: Discriminator, seg: Segment, T: int, g
 
 
 def gradient_growth(policy: Policy, f, D: Discriminator, seg: Segment, gamma: float) -> list[tuple[int, float]]:
-    """[(T, |J_theta| over the first T steps of seg)] for T = 1, 2, 4, ... up to seg's length."""
-    growth, T = [], 1
-    while T <= seg.s.shape[0]:
-        grads = policy_gradient(policy, f, D, seg, T, gamma)
-        growth.append((T, float(torch.sqrt(sum((g ** 2).sum() for g in grads)))))
-        T *= 2
-    return growth
+    """[(T, |J_theta| over the first T steps of seg)] for T = 1, 2, 4, ... up to seg's length:
+    the measurement train.py's --adapt-unroll makes, over longer and shorter unrolls."""
+    lengths = [2 ** k for k in range(seg.s.shape[0].bit_length())]
+    return list(zip(lengths, gradient_norm_by_unroll(policy, f, D.policy_cost, seg, gamma, lengths=lengths)))
 
 
 def adam_sized_step(policy: Policy, direction: list[torch.Tensor], size: float) -> Policy:
