@@ -256,10 +256,12 @@ def longest_stable_unroll(lengths: list[int], norms: list[float], growth: float 
     """Deviation from the paper (train.py --adapt-unroll 1): the longest T' reached from the
     shortest by doublings that each multiply |J_theta| by at most `growth`.
 
-    Doubling T adds as many cost terms again, each discounted and each reaching theta through
-    one more product of f's Jacobians. While those products stay bounded the gradient grows
-    about 2x per doubling; far faster growth means f's Jacobians multiply up (on HalfCheetah
-    past 16 steps, by 1000x), and J_theta is then mostly model error. 3 leaves room for 2."""
+    While f's closed-loop Jacobian products stay bounded, the cost t steps ahead reaches theta
+    through the t actions before it, so |J_theta| grows at most like T'^2: 4x per doubling,
+    less where the terms are discounted or cancel. Products that explode grow it 10-1000x per
+    doubling (HalfCheetah past 16 steps), and J_theta is then mostly model error. The 3 is an
+    empirical line, not derived: HalfCheetah needs it, and it slows InvertedDoublePendulum
+    (benchmarks/NOTES.md, "The measured unroll's threshold")."""
     best = lengths[0]
     for longer, n_short, n_long in zip(lengths[1:], norms, norms[1:]):
         if n_long > growth * n_short:
