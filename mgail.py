@@ -259,9 +259,9 @@ def longest_stable_unroll(lengths: list[int], norms: list[float], growth: float 
     While f's closed-loop Jacobian products stay bounded, the cost t steps ahead reaches theta
     through the t actions before it, so |J_theta| grows at most like T'^2: 4x per doubling,
     less where the terms are discounted or cancel. Products that explode grow it 10-1000x per
-    doubling (HalfCheetah past 16 steps), and J_theta is then mostly model error. The 3 is an
-    empirical line, not derived: HalfCheetah needs it, and it slows InvertedDoublePendulum
-    (benchmarks/NOTES.md, "The measured unroll's threshold")."""
+    doubling (HalfCheetah past 16 steps), and the clipped policy step then follows those
+    products, not D. The 3 is an empirical line, not derived: HalfCheetah needs it, and it
+    slows InvertedDoublePendulum (benchmarks/NOTES.md, "The measured unroll's threshold")."""
     best = lengths[0]
     for longer, n_short, n_long in zip(lengths[1:], norms, norms[1:]):
         if n_long > growth * n_short:
