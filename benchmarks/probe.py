@@ -29,11 +29,11 @@ the policy picks another action. (Skipped when the env has no expert here.)
 
 Last, how far back the forward model's gradient can be trusted: the norm of
 J_theta (Eq. 13) over segments of T = 1, 2, 4, ..., 64 steps of the policy's
-own noisy rollouts. Each extra step adds one cost term, so a healthy norm
-grows about linearly with T; a norm that grows by orders of magnitude means
-the product of the model's Jacobians f_s (Eq. 12) explodes, and the policy
-step, whose gradient is clipped to norm 1, follows the explosion instead of
-D. The unroll should stay where the growth is still tame (`--adapt-unroll 1`
+own noisy rollouts. Each extra step adds one cost term, reached through every
+action before it, so a healthy norm grows at most like T^2; a norm that grows
+by orders of magnitude means the products of the model's Jacobians f_s
+(Eq. 12) explode, and the policy step, whose gradient is clipped to norm 1,
+follows the explosion instead of D. The unroll should stay where the growth is still tame (`--adapt-unroll 1`
 keeps it there by the same measurement, during training).
 
 And (continuous actions) what the policy step itself does: k = 1 and 3 steps of
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     with torch.enable_grad():
         seg = policy_windows(policy, f, env_id)
         growth = gradient_growth(policy, f, D, seg, args["gamma"])
-    print(f"|J_theta| over segments of T steps (policy's noisy rollouts; linear growth is healthy, "
+    print(f"|J_theta| over segments of T steps (policy's noisy rollouts; growth up to T^2 is healthy, "
           f"the run used T = {args['unroll_used']}):")
     for T, norm in growth:
         print(f"  T = {T:2d}   |J_theta| = {norm:.4g}   ({norm / growth[0][1]:.3g} x T = 1)")
