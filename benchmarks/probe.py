@@ -33,8 +33,9 @@ own noisy rollouts. Each extra step adds one cost term, reached through every
 action before it, so a healthy norm grows at most like T^2; a norm that grows
 by orders of magnitude means the products of the model's Jacobians f_s
 (Eq. 12) explode, and the policy step, whose gradient is clipped to norm 1,
-follows the explosion instead of D. The unroll should stay where the growth is still tame (`--adapt-unroll 1`
-keeps it there by the same measurement, during training).
+follows the explosion instead of D. The unroll should stay where the growth is
+still tame (`--adapt-unroll 1` keeps it there by the same measurement, during
+training).
 
 And (continuous actions) what the policy step itself does: k = 1 and 3 steps of
 Adam's size (the run's learning rate per weight) along J_theta at the run's T,
