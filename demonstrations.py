@@ -37,34 +37,48 @@ class DemoError(ValueError):
     """Demonstrations that cannot be had or used for this env; the message says why."""
 
 
-def whole_episodes(act, env: gym.Env, num_demos: int, seed: int, max_tries: int = 100) -> dict[str, np.ndarray]:
-    """The first `num_demos` episodes from reset(seed), reset(seed + 1), ... that were not
-    cut short by a termination (a fall): those that ran to the env's time limit."""
-    kept = []
+def expert_episodes(act, env: gym.Env, num_demos: int, seed: int, min_pairs: int = 0, whole: bool = False,
+                    max_tries: int = 100) -> dict[str, np.ndarray]:
+    """Episodes from reset(seed), reset(seed + 1), ... until there are at least `num_demos` of
+    them and at least `min_pairs` state-action pairs in all.
+
+    min_pairs: short episodes (Acrobot's expert swings up in ~65 steps) would otherwise leave
+    D and BC a few hundred pairs, where 1000-step episodes give thousands.
+    whole: keep only episodes that were not cut short by a termination (a fall): those that
+    ran to the env's time limit.
+    """
+    kept, pairs = [], 0
     for i in range(max_tries):
         ep = rollout(act, env, 1, seed + i)
-        if not ep["terminated"].any():
-            kept.append(ep)
-            if len(kept) == num_demos:
-                return {k: np.concatenate([ep[k] for ep in kept]) for k in kept[0]}
-    raise DemoError(f"the expert of {env.spec.id} ran only {len(kept)} of {max_tries} episodes to the time "
-                    f"limit, fewer than the {num_demos} asked for: use --whole-demos 0")
+        if whole and ep["terminated"].any():
+            continue
+        kept.append(ep)
+        pairs += len(ep["actions"])
+        if len(kept) >= num_demos and pairs >= min_pairs:
+            return {k: np.concatenate([ep[k] for ep in kept]) for k in kept[0]}
+    what = "ran to the time limit" if whole else "ended"
+    raise DemoError(f"the expert of {env.spec.id}: {len(kept)} of {max_tries} episodes {what} with {pairs} pairs, "
+                    f"fewer than the {num_demos} episodes and {min_pairs} pairs asked for: "
+                    + ("use --whole-demos 0" if whole else "lower --min-pairs"))
 
 
-def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int, whole: bool = False) -> Path:
-    """The path of `num_demos` expert episodes for env_id, rolled out once and cached in demos/.
+def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int, whole: bool = False,
+                 min_pairs: int = 0) -> Path:
+    """The path of expert episodes for env_id (`num_demos` of them, more while they hold fewer
+    than `min_pairs` pairs: expert_episodes), rolled out once and cached in demos/.
 
     Deterministic: the expert acts without noise, and episode i starts from
     reset(seed = 1_000_000 + 1000 * seed + i), a range no training run uses.
     whole: keep only episodes that ran to the time limit, skipping any in which
-    the expert fell (whole_episodes); the demonstrations are then the first
-    `num_demos` whole episodes of that same sequence of starts.
+    the expert fell; the demonstrations are then the first whole episodes of that same
+    sequence of starts.
     The file name carries a digest of the expert's weights, so a retrained
     expert never reuses the demonstrations of the one before it.
     """
     weights = EXPERT_DIR / f"{env_id}.pt"
     version = hashlib.sha1(weights.read_bytes()).hexdigest()[:8] if weights.exists() else "hand"
-    path = DEMO_CACHE / f"{env_id}-n{num_demos}-seed{seed}{'-whole' if whole else ''}-{version}.npz"
+    pairs = f"-p{min_pairs}" if min_pairs else ""
+    path = DEMO_CACHE / f"{env_id}-n{num_demos}{pairs}-seed{seed}{'-whole' if whole else ''}-{version}.npz"
     if not path.exists():
         # Building the expert's network draws from torch's global generator. Its state is
         # put back afterwards, so a run that rolls out its demonstrations here draws the
@@ -76,7 +90,7 @@ def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int, whole: bo
             if act is None:
                 raise DemoError(f"no expert for {env_id}: train one with `python expert.py --env {env_id}`, "
                                 f"or pass your own demonstrations with --demos FILE")
-            demos = whole_episodes(act, env, num_demos, start) if whole else rollout(act, env, num_demos, start)
+            demos = expert_episodes(act, env, num_demos, start, min_pairs, whole)
         finally:
             torch.set_rng_state(torch_state)
             np.random.set_state(numpy_state)

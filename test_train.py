@@ -122,20 +122,41 @@ class Stumbler(gym.Env):
 
 
 def test_9k_whole_demonstrations_skip_the_episodes_in_which_the_expert_fell():
-    gym.register("Stumbler-v0", Stumbler)
+    if "Stumbler-v0" not in gym.registry:
+        gym.register("Stumbler-v0", Stumbler)
     env, act = gym.make("Stumbler-v0"), lambda o: np.zeros((1, 1))
     # Starts 10, 11, ..., 14: 11 and 13 fall, so three whole episodes are those from 10, 12, 14.
-    demos = demonstrations.whole_episodes(act, env, 3, seed=10)
+    demos = demonstrations.expert_episodes(act, env, 3, seed=10, whole=True)
     assert demos["episode_returns"].tolist() == [50.0, 60.0, 70.0]
     assert len(demos["observations"]) == 15 and not demos["terminated"].any() and demos["truncated"].sum() == 3
     # The plain roll-out from the same starts keeps the falls: 5 + 3 + 5 steps.
     assert evaluation.rollout(act, env, 3, seed=10)["episode_returns"].tolist() == [50.0, 33.0, 60.0]
-    with pytest.raises(demonstrations.DemoError, match="ran only 2 of 4 episodes to the time limit"):
-        demonstrations.whole_episodes(act, env, 3, seed=10, max_tries=4)
+    with pytest.raises(demonstrations.DemoError, match="2 of 4 episodes ran to the time limit"):
+        demonstrations.expert_episodes(act, env, 3, seed=10, whole=True, max_tries=4)
     args = train.parse_args(["--env", "Hopper-v5"])
     assert args.whole_demos == 0 and train.parse_args(["--env", "Hopper-v5", "--whole-demos", "1"]).whole_demos == 1
     assert train.parse_args(["--env", "Humanoid-v5"]).whole_demos == 0
 
+
+
+def test_9l_short_expert_episodes_are_topped_up_to_min_pairs():
+    if "Stumbler-v0" not in gym.registry:
+        gym.register("Stumbler-v0", Stumbler)
+    env, act = gym.make("Stumbler-v0"), lambda o: np.zeros((1, 1))
+    # Starts 10, 11, 12, 13: 5, 3, 5, 3 steps. One episode asked for, 12 pairs at least: 5 + 3 + 5 = 13.
+    demos = demonstrations.expert_episodes(act, env, 1, seed=10, min_pairs=12)
+    assert demos["episode_returns"].tolist() == [50.0, 33.0, 60.0] and len(demos["actions"]) == 13
+    # 14 pairs take the fourth episode; 13 do not (the episodes stop as soon as both counts are met).
+    assert len(demonstrations.expert_episodes(act, env, 1, seed=10, min_pairs=14)["episode_returns"]) == 4
+    assert len(demonstrations.expert_episodes(act, env, 1, seed=10, min_pairs=13)["episode_returns"]) == 3
+    # Enough pairs already: exactly num_demos episodes, the plain roll-out's.
+    two = demonstrations.expert_episodes(act, env, 2, seed=10, min_pairs=4)
+    assert two["episode_returns"].tolist() == evaluation.rollout(act, env, 2, seed=10)["episode_returns"].tolist()
+    # With whole episodes only the ones that ran to the limit count toward both.
+    assert demonstrations.expert_episodes(act, env, 1, seed=10, min_pairs=12, whole=True)["episode_returns"].tolist() \
+        == [50.0, 60.0, 70.0]
+    with pytest.raises(demonstrations.DemoError, match="lower --min-pairs"):
+        demonstrations.expert_episodes(act, env, 1, seed=10, min_pairs=100, max_tries=5)
 
 # Envs this project must refuse, registered by a module passed as --env module:EnvId.
 ODD_ENVS = """

@@ -67,6 +67,7 @@ BASE = dict(
     # The budget and the data.
     env_steps=1_000_000,  # real env steps for training (evaluation excluded)
     num_demos=4,          # expert trajectories; the paper used 1000-step trajectories
+    min_pairs=1000,       # and more of them while they hold fewer pairs: short episodes leave D and BC too few
     # The paper's hyper-parameters (Section 5 gives none but "two ReLU layers, Adam").
     num_envs=8,           # B parallel segments per iteration: Eq. 9's average over M samples
     unroll=32,            # T: steps of each segment; the policy step may unroll fewer (--adapt-unroll)
@@ -116,9 +117,7 @@ TASKS = {
     "Walker2d-v5": dict(),                      # BASE's 1M
     "HalfCheetah-v5": dict(),                   # BASE's 1M
     # The untuned tasks: their budget, and Reacher its demonstrations.
-    "Reacher-v5": dict(
-        env_steps=200_000,
-        num_demos=18),               # 50-step episodes: 4 would be 200 pairs and 4 targets (GAIL's paper: 4-18)
+    "Reacher-v5": dict(env_steps=200_000),
     "InvertedPendulum-v5": dict(env_steps=200_000),
     "InvertedDoublePendulum-v5": dict(env_steps=200_000),
     "Ant-v5": dict(env_steps=2_000_000, eval_every=20_000),       # Table 1's budget
@@ -126,7 +125,8 @@ TASKS = {
 }
 
 # A checkpoint written before a switch existed ran without it: these values repeat what it did.
-BEFORE_SWITCHES = dict(adapt_unroll=0, obs_norm="expert", cost="log", lr_decay=1, grad_clip=1.0, logit_bound=5.0, state_sigma=0, f_delta=1,
+BEFORE_SWITCHES = dict(min_pairs=0, adapt_unroll=0, obs_norm="expert", cost="log", lr_decay=1, grad_clip=1.0,
+                       logit_bound=5.0, state_sigma=0, f_delta=1,
                        bc_anchor=0.0, whole_demos=0, restarts=0.0, end_value=0, noiseless_envs=0)
 
 
@@ -142,6 +142,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--out", help="output folder (default runs/<env>-seed<seed>)")
     g.add_argument("--env-steps", type=int, help="budget of real env steps for training (per task)")
     g.add_argument("--num-demos", type=int, help="expert trajectories to imitate (per task)")
+    g.add_argument("--min-pairs", type=int, help="more expert trajectories while they hold fewer state-action "
+                   "pairs than this (0: exactly --num-demos)")
     g.add_argument("--demos", help="your own demonstrations instead of the shipped expert's: a .npz file, or "
                    "minari:<dataset id> for a Minari dataset on this disk (docs/demonstrations.md)")
     g.add_argument("--video", action="store_true", help="at the end, save one episode of the policy as <out>/policy.gif")
@@ -246,7 +248,7 @@ def check_args(args: argparse.Namespace, fall_cost_given: bool) -> None:
     for k in ("env_steps", "num_demos", "num_envs", "unroll", "eval_every", "eval_episodes", "final_episodes"):
         if getattr(args, k) <= 0:
             fail(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
-    for k in ("grad_clip", "logit_bound", "grad_penalty", "obs_clip", "bc_init", "warmup", "bc_anchor", "restarts"):
+    for k in ("min_pairs", "grad_clip", "logit_bound", "grad_penalty", "obs_clip", "bc_init", "warmup", "bc_anchor", "restarts"):
         if getattr(args, k) < 0:
             fail(f"--{k.replace('_', '-')} must be 0 or more, got {getattr(args, k)}")
     if not 0 <= args.noiseless_envs < args.num_envs:
@@ -329,7 +331,8 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     # Deviation from the paper (--whole-demos 1): only the expert's episodes that ran to the time
     # limit, as BC and its anchor would imitate a fall too.
     try:
-        path = args.demos or expert_demos(env_id, eval_env, args.num_demos, args.seed, whole=bool(args.whole_demos))
+        path = args.demos or expert_demos(env_id, eval_env, args.num_demos, args.seed,
+                                          whole=bool(args.whole_demos), min_pairs=args.min_pairs)
         demos = load_demos(path, eval_env)
     except DemoError as e:
         fail(str(e))

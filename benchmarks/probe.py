@@ -222,7 +222,8 @@ def load_run(run_dir: Path) -> tuple[dict, str, dict, Policy, Discriminator, tor
     discrete = isinstance(space, gym.spaces.Discrete)
     try:
         demo_path = args.get("demos") or expert_demos(env_id, env, args["num_demos"], args["seed"],
-                                                      whole=bool(args.get("whole_demos", 0)))
+                                                      whole=bool(args.get("whole_demos", 0)),
+                                                      min_pairs=args.get("min_pairs", 0))
         demos = load_demos(demo_path, env)
     except DemoError as e:
         fail(str(e))
