@@ -45,21 +45,20 @@ def expert_episodes(act, env: gym.Env, num_demos: int, seed: int, min_pairs: int
     min_pairs: short episodes (Acrobot's expert swings up in ~65 steps) would otherwise leave
     D and BC a few hundred pairs, where 1000-step episodes give thousands.
     whole: keep only episodes that were not cut short by a termination (a fall): those that
-    ran to the env's time limit.
+    ran to the env's time limit; `max_tries` falls are given up on.
     """
-    kept, pairs = [], 0
-    for i in range(max_tries):
+    kept, pairs, i = [], 0, 0
+    while len(kept) < num_demos or pairs < min_pairs:
+        if whole and i - len(kept) >= max_tries:  # every episode of a plain roll-out counts
+            raise DemoError(f"the expert of {env.spec.id} fell in {max_tries} episodes with only {len(kept)} "
+                            f"run to the time limit, of the {num_demos} asked for: use --whole-demos 0")
         ep = rollout(act, env, 1, seed + i)
+        i += 1
         if whole and ep["terminated"].any():
             continue
         kept.append(ep)
         pairs += len(ep["actions"])
-        if len(kept) >= num_demos and pairs >= min_pairs:
-            return {k: np.concatenate([ep[k] for ep in kept]) for k in kept[0]}
-    what = "ran to the time limit" if whole else "ended"
-    raise DemoError(f"the expert of {env.spec.id}: {len(kept)} of {max_tries} episodes {what} with {pairs} pairs, "
-                    f"fewer than the {num_demos} episodes and {min_pairs} pairs asked for: "
-                    + ("use --whole-demos 0" if whole else "lower --min-pairs"))
+    return {k: np.concatenate([ep[k] for ep in kept]) for k in kept[0]}
 
 
 def expert_demos(env_id: str, env: gym.Env, num_demos: int, seed: int, whole: bool = False,
