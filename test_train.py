@@ -138,7 +138,6 @@ def test_9k_whole_demonstrations_skip_the_episodes_in_which_the_expert_fell():
     assert train.parse_args(["--env", "Humanoid-v5"]).whole_demos == 0
 
 
-
 def test_9l_short_expert_episodes_are_topped_up_to_min_pairs():
     if "Stumbler-v0" not in gym.registry:
         gym.register("Stumbler-v0", Stumbler)
@@ -157,6 +156,7 @@ def test_9l_short_expert_episodes_are_topped_up_to_min_pairs():
         == [50.0, 60.0, 70.0]
     # However short the episodes, a plain roll-out goes on until it has the pairs: 100 take 25 episodes.
     assert len(demonstrations.expert_episodes(act, env, 1, seed=10, min_pairs=100)["episode_returns"]) == 25
+
 
 # Envs this project must refuse, registered by a module passed as --env module:EnvId.
 ODD_ENVS = """

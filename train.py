@@ -116,7 +116,7 @@ TASKS = {
     "Hopper-v5": dict(env_steps=300_000),       # Table 1's aim for reaching 95% of the expert
     "Walker2d-v5": dict(),                      # BASE's 1M
     "HalfCheetah-v5": dict(),                   # BASE's 1M
-    # The untuned tasks: their budget, and Reacher its demonstrations.
+    # The untuned tasks: their budget.
     "Reacher-v5": dict(env_steps=200_000),
     "InvertedPendulum-v5": dict(env_steps=200_000),
     "InvertedDoublePendulum-v5": dict(env_steps=200_000),
@@ -248,7 +248,8 @@ def check_args(args: argparse.Namespace, fall_cost_given: bool) -> None:
     for k in ("env_steps", "num_demos", "num_envs", "unroll", "eval_every", "eval_episodes", "final_episodes"):
         if getattr(args, k) <= 0:
             fail(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
-    for k in ("min_pairs", "grad_clip", "logit_bound", "grad_penalty", "obs_clip", "bc_init", "warmup", "bc_anchor", "restarts"):
+    for k in ("min_pairs", "grad_clip", "logit_bound", "grad_penalty", "obs_clip", "bc_init", "warmup", "bc_anchor",
+              "restarts"):
         if getattr(args, k) < 0:
             fail(f"--{k.replace('_', '-')} must be 0 or more, got {getattr(args, k)}")
     if not 0 <= args.noiseless_envs < args.num_envs:
