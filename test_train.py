@@ -815,10 +815,10 @@ def test_12j_adaptive_unroll_cuts_the_segment_at_the_length_it_measured(tmp_path
     J, _, stats = train.policy_step(run, seg)
     assert stats["unroll"] == length and J.item() == pytest.approx(J_pieces)
     assert run.progress["unroll_log_norms"] == pytest.approx([math.log(n) for n in norms])
-    # Growth measured as 1 -> 2 -> 10 picks 8; then growths of 2 per doubling move T' to 16
-    # only once the average of the logs (0.3 on each new one) is below log 3: at the third
-    # measurement after, 5^0.343 * 2^0.657 = 2.74, not at the first two (3.81, 3.13).
-    measured = iter([[1.0, 2.0, 10.0]] + [[1.0, 2.0, 4.0]] * 3)
+    # Growth measured as 1 -> 2 -> 20 picks 8; then growths of 2 per doubling move T' to 16
+    # only once the average of the logs (0.3 on each new one) is below log 4: at the third
+    # measurement after, 10^0.343 * 2^0.657 = 3.47, not at the first two (6.17, 4.40).
+    measured = iter([[1.0, 2.0, 20.0]] + [[1.0, 2.0, 4.0]] * 3)
     monkeypatch.setattr(train, "gradient_norm_by_unroll", lambda *a: next(measured))
     run.progress.pop("unroll_log_norms")  # a fresh average
     chosen = []
