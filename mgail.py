@@ -261,7 +261,7 @@ def longest_stable_unroll(lengths: list[int], norms: list[float], growth: float 
     less where the terms are discounted or cancel. Products that explode grow it 10-1000x per
     doubling (HalfCheetah past 16 steps), and the clipped policy step then follows those
     products, not D. So the threshold is that bound, 4: a tighter one (3) cut
-    InvertedDoublePendulum to unrolls too short to learn from, a looser one (8) let HalfCheetah
+    InvertedDoublePendulum to 4-16 steps, where it learned late; a looser one (8) let HalfCheetah
     unroll into its explosions (benchmarks/NOTES.md, "The measured unroll's threshold")."""
     best = lengths[0]
     for longer, n_short, n_long in zip(lengths[1:], norms, norms[1:]):
