@@ -250,11 +250,10 @@ def seed_row(env_id: str, dirs: list[Path], r_rand: float) -> dict[str, str]:
         r = json.loads((d / "results.json").read_text())
         per_seed.append(normalised(r["eval_return_mean"], r, r_rand))
         over_200.append(normalised(evaluate_200(d), r, r_rand))
-        hist = list(csv.DictReader(open(d / "progress.csv")))
-        late = [normalised(float(h["eval_return_mean"]), r, r_rand) for h in hist
-                if int(h["env_steps"]) >= 0.8 * r["env_steps"]]
+        curve = [(int(h["env_steps"]), normalised(float(h["eval_return_mean"]), r, r_rand))
+                 for h in csv.DictReader(open(d / "progress.csv"))]
+        late = [x for steps, x in curve if steps >= 0.8 * r["env_steps"]]
         held += bool(late) and np.mean(np.array(late) >= 0.9) >= 0.9
-        curve = [(int(h["env_steps"]), normalised(float(h["eval_return_mean"]), r, r_rand)) for h in hist]
         s95.append(next((steps for steps, x in curve if x >= 0.95), None))
     reached = sorted(x for x in s95 if x is not None)
     s95_cell = (f"{int(np.median(reached)):,} ({reached[0]:,}-{reached[-1]:,})" if reached else "never") + (
