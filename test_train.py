@@ -659,7 +659,7 @@ def test_11f2_table1_keeps_rows_of_tasks_without_runs(tmp_path, monkeypatch):
     old = {env: f"| {env}{new_cells}" for env in old_rows}
     run = tmp_path / "runs" / "CartPole-v1-mgail-seed1"
     run.mkdir(parents=True)
-    (run / "results.json").write_text(json.dumps({"finished": True, "eval_return_mean": 500.0, "steps_to_95": 2048,
+    (run / "results.json").write_text(json.dumps({"seed": 1, "finished": True, "eval_return_mean": 500.0, "steps_to_95": 2048,
                                                   "expert_return_mean": 500.0, "env_steps": 10_000,
                                                   "wall_seconds": 60.0}))
     # evaluations at 0, 2k, ..., 10k; the last 20% of the budget (8k, 10k) at the expert's level: it holds
@@ -686,6 +686,16 @@ def test_11f2_table1_keeps_rows_of_tasks_without_runs(tmp_path, monkeypatch):
     # Run again: the table it wrote is read back as it is
     table1.main()
     assert (tmp_path / "table1.md").read_text().splitlines() == lines
+
+
+def test_11f3_table1_expert_column_is_a_mean_over_seeds():
+    """Seed 1's demonstrations (return 500) imitated by MGAIL, BC and --paper count once beside
+    seed 2's (400): the expert column is 450, where a mean over runs would give 475."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import table1
+    run = lambda seed, ret: {"seed": seed, "expert_return_mean": ret}
+    res = {"mgail": [run(1, 500.0), run(2, 400.0)], "bc": [run(1, 500.0)], "paper": [run(1, 500.0)], "gail": []}
+    assert table1.expert_mean(res) == 450.0
 
 
 def test_11g_obs_clip_is_saved_with_the_run(tmp_path):

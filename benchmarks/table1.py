@@ -20,7 +20,7 @@ or GNU parallel (docs/usage.md); when their folders are back under benchmarks/ru
 Normalised return: (R - R_random) / (R_expert - R_random), with R_random the
 mean return of uniformly random actions over 10 episodes (seeds 0..9), and
 R_expert the return of the demonstrations that run imitated (the expert
-column shows their mean over runs).
+column shows their mean over seeds).
 """
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         old = kept.get(env_id, {c: "—" for c in COLUMNS})
         old_seeds = dict(zip(("mgail", "gail", "paper"), (old[COLUMNS[-1]].split(", ") + ["0"] * 3)[:3]))
         # Each run is normalised by the return of its own demonstrations (they depend on the seed).
-        r_exp = float(np.mean([r["expert_return_mean"] for rs in res.values() for r in rs]))
+        r_exp = expert_mean(res)
         r_rand = random_return(env_id)
         norm = lambda rs: [normalised(r["eval_return_mean"], r, r_rand) for r in rs]
         # Mean over seeds of each seed's mean return over its evaluation episodes; ± is the std over seeds.
@@ -214,6 +214,13 @@ def main(argv: list[str] | None = None) -> None:
                  if (d / "checkpoint.pt").exists() and not finished(d)]
     if under_way:
         print("under way (not in the table):\n" + "\n".join(sorted(set(under_way))))
+
+
+def expert_mean(res: dict[str, list[dict]]) -> float:
+    """The expert column: the demonstrations' return averaged over seeds, one value per seed (every
+    algorithm of a seed imitates the same demonstrations), so that adding a BC or GAIL run of a seed
+    already on disk does not move it."""
+    return float(np.mean(list({r["seed"]: r["expert_return_mean"] for rs in res.values() for r in rs}.values())))
 
 
 def normalised(ret: float, results: dict, r_rand: float) -> float:
