@@ -144,6 +144,8 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
     env, eval_env = gym.make(env_id), gym.make(env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = env.action_space.low, env.action_space.high
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)  # before the networks: the seed sets their initial weights too
     actor = SACActor(obs_dim, act_dim, low, high)
     critics = nn.ModuleList([mlp(obs_dim + act_dim, [256, 256], 1) for _ in range(2)])
     critics_target = copy.deepcopy(critics).requires_grad_(False)
@@ -156,8 +158,6 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
            "r": np.zeros(size, np.float32), "s2": np.zeros((size, obs_dim), np.float32),
            "term": np.zeros(size, np.float32)}
     step, best_return, history, wall_before = 0, -np.inf, [], 0.0
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
@@ -191,29 +191,8 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
             obs, _ = env.reset()
         if step >= start_steps:
             idx = rng.integers(0, step, 256)
-            s, a_b, r_b, s2, term_b = (torch.as_tensor(buf[k][idx]) for k in ("s", "a", "r", "s2", "term"))
-            alpha = log_alpha.exp().detach()
-            with torch.no_grad():  # y = r + gamma (1 - term) (min_i Q'_i(s', a') - alpha log pi(a'|s'))
-                a2, logp2 = actor(s2)
-                q_next = torch.min(*[q(torch.cat([s2, a2], -1)).squeeze(-1) for q in critics_target])
-                y = r_b + 0.99 * (1 - term_b) * (q_next - alpha * logp2)
-            loss_q = sum(((q(torch.cat([s, a_b], -1)).squeeze(-1) - y) ** 2).mean() for q in critics)
-            opt_critic.zero_grad()
-            loss_q.backward()
-            opt_critic.step()
-            a_new, logp = actor(s)  # actor: minimise alpha log pi - min_i Q_i(s, a~pi)
-            q_new = torch.min(*[q(torch.cat([s, a_new], -1)).squeeze(-1) for q in critics])
-            loss_pi = (alpha * logp - q_new).mean()
-            opt_actor.zero_grad()
-            loss_pi.backward()
-            opt_actor.step()
-            loss_alpha = -(log_alpha * (logp.detach() - act_dim)).mean()  # target entropy -act_dim
-            opt_alpha.zero_grad()
-            loss_alpha.backward()
-            opt_alpha.step()
-            with torch.no_grad():
-                for p, p_t in zip(critics.parameters(), critics_target.parameters()):
-                    p_t.mul_(0.995).add_(0.005 * p)
+            batch = [torch.as_tensor(buf[k][idx]) for k in ("s", "a", "r", "s2", "term")]
+            sac_update(batch, actor, critics, critics_target, log_alpha, (opt_critic, opt_actor, opt_alpha), act_dim)
         if step % eval_every == 0 or step == total_steps:
             mean, std = evaluate(lambda o: actor(torch.as_tensor(o, dtype=torch.float32), True)[0].detach().numpy(),
                                  eval_env, 10, seed=10_000 + step)
@@ -231,6 +210,35 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
                           "history": history, "rng": rng, "torch_rng": torch.get_rng_state(),
                           "wall": wall_before + time.time() - t0,
                           "buf": {k: v[:step] for k, v in buf.items()}}, ckpt_path)
+
+
+def sac_update(batch: list[torch.Tensor], actor: SACActor, critics: nn.ModuleList, critics_target: nn.ModuleList,
+               log_alpha: torch.Tensor, opts: tuple, act_dim: int) -> None:
+    """One step of each of SAC's three losses on a batch (s, a, r, s', term), then the targets' polyak step."""
+    s, a_b, r_b, s2, term_b = batch
+    opt_critic, opt_actor, opt_alpha = opts
+    alpha = log_alpha.exp().detach()
+    with torch.no_grad():  # y = r + gamma (1 - term) (min_i Q'_i(s', a') - alpha log pi(a'|s'))
+        a2, logp2 = actor(s2)
+        q_next = torch.min(*[q(torch.cat([s2, a2], -1)).squeeze(-1) for q in critics_target])
+        y = r_b + 0.99 * (1 - term_b) * (q_next - alpha * logp2)
+    loss_q = sum(((q(torch.cat([s, a_b], -1)).squeeze(-1) - y) ** 2).mean() for q in critics)
+    opt_critic.zero_grad()
+    loss_q.backward()
+    opt_critic.step()
+    a_new, logp = actor(s)  # actor: minimise alpha log pi - min_i Q_i(s, a~pi)
+    q_new = torch.min(*[q(torch.cat([s, a_new], -1)).squeeze(-1) for q in critics])
+    loss_pi = (alpha * logp - q_new).mean()
+    opt_actor.zero_grad()
+    loss_pi.backward()
+    opt_actor.step()
+    loss_alpha = -(log_alpha * (logp.detach() - act_dim)).mean()  # target entropy -act_dim
+    opt_alpha.zero_grad()
+    loss_alpha.backward()
+    opt_alpha.step()
+    with torch.no_grad():
+        for p, p_t in zip(critics.parameters(), critics_target.parameters()):
+            p_t.mul_(0.995).add_(0.005 * p)
 
 
 def save_actor(actor: SACActor, env_id: str, eval_return: float, expert_dir: Path = EXPERT_DIR) -> None:

@@ -511,6 +511,12 @@ def test_11a_sac_checkpoints_and_resumes(tmp_path, capsys):
     second = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert second["step"] == 450
     np.testing.assert_array_equal(second["buf"]["s"][:300], first["buf"]["s"])  # nothing lost
+    # The seed sets the whole run, the networks' initial weights too: the same call again, in this
+    # process (whose global RNG the first calls moved), repeats the first run's weights exactly.
+    expert_policies.train_sac("InvertedPendulum-v5", 300, seed=0, workdir=tmp_path / "again", eval_every=150,
+                              start_steps=100, expert_dir=tmp_path / "again")
+    again = torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=False)
+    assert all(torch.equal(a, b) for a, b in zip(first["actor"].values(), again["actor"].values()))
 
 
 @pytest.mark.parametrize("env_id", sorted(set(expert_policies.HAND_WRITTEN) | {p.stem for p in expert_policies.EXPERT_DIR.glob("*.pt")}))
