@@ -193,6 +193,7 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("restarts_unknown_state", "--restarts cannot set the state of NoState-v0"),
     ("fall_cost_without_end_value", "add --end-value 1"),
     ("all_envs_noiseless", "at least one env acts with noise"),
+    ("negative_policy_avg", "--policy-avg must be 0 or more"),
 ])
 def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
@@ -218,6 +219,7 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "whole_with_own_demos": ["--demos", demos_file("o.npz"), "--whole-demos", "1"],
         "fall_cost_without_end_value": ["--fall-cost", "10"],
         "all_envs_noiseless": ["--num-envs", "4", "--noiseless-envs", "4"],
+        "negative_policy_avg": ["--policy-avg", "-0.1"],
     }[case]
     out = [] if case == "unwritable_out" else ["--out", str(tmp_path / "out")]
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *out, *args],
@@ -365,6 +367,48 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path, monkeypat
         gap = (after["buffer"]["a"] - policy.mode(after["buffer"]["s"])).abs().max(dim=1).values.view(-1, 4)
     assert gap.shape == (32, 4)
     assert gap[16:].min() > 1e-3, gap[16:].min()  # steps 16-31, after the resume: all four envs with noise
+
+
+def test_9q_policy_average_is_the_exponential_moving_average_of_the_iterates():
+    """average_policy after k policy steps with rate r: theta_avg = (1 - r)^k theta_0 +
+    sum_i r (1 - r)^(k - i) theta_i, written out here over the iterates theta_1..theta_k;
+    r = 1 / (F x the budget's iterations), F = 0.25 of 16 iterations here, so r = 1/4."""
+    torch.manual_seed(0)
+    live = torch.nn.Linear(3, 2)
+    avg = torch.nn.Linear(3, 2).requires_grad_(False)
+    avg.load_state_dict(live.state_dict())
+    run = types.SimpleNamespace(args=types.SimpleNamespace(policy_avg=0.25, env_steps=16 * 4 * 8, num_envs=4,
+                                                           unroll=8), policy=live, policy_avg=avg)
+    iterates = [live.weight.detach().clone()]
+    for _ in range(5):
+        with torch.no_grad():
+            live.weight.copy_(torch.randn(2, 3))
+        iterates.append(live.weight.detach().clone())
+        train.average_policy(run)
+    r, k = 0.25, 5
+    expected = (1 - r) ** k * iterates[0] + sum(r * (1 - r) ** (k - i) * iterates[i] for i in range(1, k + 1))
+    torch.testing.assert_close(avg.weight, expected)
+
+
+def test_9r_policy_average_is_evaluated_and_saved_and_leaves_training_as_it_was(tmp_path):
+    """--policy-avg changes what is evaluated and saved, not what is trained: the same seed with
+    and without it trains the same pi, and policy.pt holds the average, which the checkpoint keeps
+    for a resume. The default is on, and off under --paper and for GAIL."""
+    small = ["--env", "Hopper-v5", "--env-steps", "256", "--num-envs", "4", "--unroll", "8", "--hidden", "16",
+             "--bc-init", "50", "--model-updates", "1", "--disc-updates", "1", "--eval-every", "256",
+             "--eval-episodes", "1", "--final-episodes", "1"]
+    train.main(small + ["--policy-avg", "0", "--out", str(tmp_path / "last")])
+    train.main(small + ["--policy-avg", "0.5", "--out", str(tmp_path / "avg")])
+    ck = {k: torch.load(tmp_path / k / "checkpoint.pt", weights_only=False) for k in ("last", "avg")}
+    saved = {k: torch.load(tmp_path / k / "policy.pt", weights_only=False)["policy"] for k in ("last", "avg")}
+    same = lambda a, b: all(torch.equal(a[n], b[n]) for n in a)
+    assert same(ck["last"]["policy"], ck["avg"]["policy"])  # the same training
+    assert "policy_avg" not in ck["last"] and same(saved["last"], ck["last"]["policy"])
+    assert same(saved["avg"], ck["avg"]["policy_avg"]) and not same(saved["avg"], ck["avg"]["policy"])
+    assert train.parse_args(["--env", "Hopper-v5"]).policy_avg == 0.05
+    assert train.parse_args(["--env", "CartPole-v1"]).policy_avg == 0.05
+    assert train.parse_args(["--env", "Hopper-v5", "--paper"]).policy_avg == 0.0
+    assert train.parse_args(["--env", "Hopper-v5", "--algo", "gail"]).policy_avg == 0.0
 
 
 def test_9n_end_value_learns_marks_falls_and_resumes(tmp_path):

@@ -88,6 +88,7 @@ BASE = dict(
     bc_anchor=100.0,      # and stay near it: J alone moved policies that had reached the expert away
     end_value=1,          # a fall past T still reaches the policy step (a body falls over more than T' steps)
     adapt_unroll=1,       # T' from |J_theta|'s growth: the unroll f's Jacobians allow differs by task
+    policy_avg=0.05,      # evaluate the average of pi's last 5% of iterates: the game's iterates circle the expert
     # Bookkeeping.
     eval_every=10_000,
 )
@@ -104,7 +105,8 @@ DISCRETE = dict(
 # --paper keeps this project's choice (README, "Departures").
 PAPER = dict(cost="D", lr_decay=0, grad_clip=0.0, logit_bound=0.0, state_sigma=1, f_delta=0,
              grad_penalty=0.0, disc="joint", obs_norm="expert", obs_clip=0.0, bc_init=0, warmup=0, bc_anchor=0.0,
-             restarts=0.0, end_value=0, adapt_unroll=0, noiseless_envs=0, whole_demos=0, model="advanced")
+             restarts=0.0, end_value=0, adapt_unroll=0, noiseless_envs=0, whole_demos=0, model="advanced",
+             policy_avg=0.0)
 
 # Per task: only the budget, the demonstrations and bookkeeping.
 TASKS = {
@@ -127,7 +129,7 @@ TASKS = {
 # A checkpoint written before a switch existed ran without it: these values repeat what it did.
 BEFORE_SWITCHES = dict(min_pairs=0, adapt_unroll=0, obs_norm="expert", cost="log", lr_decay=1, grad_clip=1.0,
                        logit_bound=5.0, state_sigma=0, f_delta=1,
-                       bc_anchor=0.0, whole_demos=0, restarts=0.0, end_value=0, noiseless_envs=0)
+                       bc_anchor=0.0, whole_demos=0, restarts=0.0, end_value=0, noiseless_envs=0, policy_avg=0.0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -189,6 +191,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default 4.6 = -log 0.01, the cost of a pair D is 99%% sure is the policy's)")
     g.add_argument("--adapt-unroll", type=int, choices=[0, 1], help="1: every 10 iterations, choose the unroll T' "
                    "(T, T/2, ..., 4) from how |J_theta| grows with it, and cut each segment into T/T' pieces")
+    g.add_argument("--policy-avg", type=float, help="evaluate and save an exponential moving average of pi's "
+                   "weights over this fraction of the budget's iterations (0: pi's last weights)")
     g.add_argument("--noiseless-envs", type=int, help="this many envs act with xi = 0, the policy evaluation runs")
     g.add_argument("--whole-demos", type=int, choices=[0, 1],
                    help="1: imitate only expert episodes that ran to the time limit (no falls)")
@@ -239,7 +243,7 @@ def gail_settings(env_id: str) -> dict:
     ppo = gail.ppo_settings(isinstance(space, gym.spaces.Discrete))
     return dict(num_envs=ppo["num_envs"], unroll=ppo["unroll"], policy_lr=ppo["policy_lr"],
                 disc_updates=max(1, ppo["num_envs"] * ppo["unroll"] // 128), lr_decay=1, bc_init=0, warmup=0,
-                bc_anchor=0.0, restarts=0.0, end_value=0, adapt_unroll=0, noiseless_envs=0,
+                bc_anchor=0.0, restarts=0.0, end_value=0, adapt_unroll=0, noiseless_envs=0, policy_avg=0.0,
                 log_sigma=-0.5)  # PPO learns from its own noise: it starts wider than MGAIL's BC start
 
 
@@ -249,7 +253,7 @@ def check_args(args: argparse.Namespace, fall_cost_given: bool) -> None:
         if getattr(args, k) <= 0:
             fail(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
     for k in ("min_pairs", "grad_clip", "logit_bound", "grad_penalty", "obs_clip", "bc_init", "warmup", "bc_anchor",
-              "restarts"):
+              "restarts", "policy_avg"):
         if getattr(args, k) < 0:
             fail(f"--{k.replace('_', '-')} must be 0 or more, got {getattr(args, k)}")
     if not 0 <= args.noiseless_envs < args.num_envs:
@@ -281,6 +285,7 @@ class Run:
     buffer: ReplayBuffer
     device: torch.device
     V: EndValue | None = None        # --end-value 1 only
+    policy_avg: Policy | None = None  # --policy-avg: the average of pi's weights, which evaluation runs
     jump: object = None              # --restarts: puts an env into an observed state
     obs: torch.Tensor | None = None  # (B, obs_dim) the envs' current states
     context: torch.Tensor | None = None  # (B, H-1, obs_dim) the states before them, for f
@@ -294,6 +299,11 @@ class Run:
 
     def wall(self) -> float:
         return self.progress["wall_before"] + time.time() - self.t_start
+
+    @property
+    def evaluated(self) -> Policy:
+        """The policy that evaluation runs and policy.pt holds: pi, or the average of its weights."""
+        return self.policy if self.policy_avg is None else self.policy_avg
 
     def cost(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """The per-step cost c(s, a) that J sums: the paper's D, or -log(1 - D) (--cost)."""
@@ -360,6 +370,11 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
         V_target = copy.deepcopy(V).requires_grad_(False)
         V_target.normalizer = normalizer  # one set of state statistics: --obs-norm joint updates it in place
         modules.update(V=V, V_target=V_target, opt_V=adam(V.parameters(), 1e-3))
+    policy_avg = None
+    if args.policy_avg > 0:  # a copy that follows pi's weights slowly (average_policy)
+        policy_avg = copy.deepcopy(policy).requires_grad_(False)
+        policy_avg.normalizer = normalizer  # one set of state statistics, as V_target
+        modules["policy_avg"] = policy_avg
     if args.algo == "gail":  # the baseline V(s) of the score-function gradient, one Adam with pi (as CleanRL)
         value = gail.ValueNet(obs_dim, normalizer, args.hidden).to(device)
         modules.update(value=value, opt_pi=adam([*policy.parameters(), *value.parameters()], args.policy_lr))
@@ -367,7 +382,8 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     a_exp = torch.as_tensor(from_env(demos["actions"], act_space), dtype=torch.float32, device=device)
     eval_envs = [eval_env] + [gym.make(env_id) for _ in range(args.eval_episodes - 1)]
     s_exp_next = torch.as_tensor(demos["next_observations"], dtype=torch.float32, device=device)
-    run = Run(args, envs, eval_env, eval_envs, demos, s_exp, a_exp, s_exp_next, policy, D, f, modules, buffer, device, V=V, jump=jump)
+    run = Run(args, envs, eval_env, eval_envs, demos, s_exp, a_exp, s_exp_next, policy, D, f, modules, buffer, device, V=V, jump=jump,
+              policy_avg=policy_avg)
     if ckpt is not None:
         for name, m in modules.items():
             m.load_state_dict(ckpt[name])
@@ -595,6 +611,19 @@ def policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor, dic
     return J, grad_norm, step_stats
 
 
+def average_policy(run: Run) -> None:
+    """Deviation from the paper (--policy-avg F): evaluation runs an exponential moving average of
+    pi's weights, theta_avg <- theta_avg + r (theta - theta_avg), r = 1 / (F x the budget's
+    iterations). Training is unchanged. In a GAN's game the iterates circle an equilibrium
+    rather than settle on it, and their average sits nearer (Yazici et al., ICLR 2019); here
+    single policies now and then fall where their neighbours in time do not."""
+    args = run.args
+    rate = 1.0 / max(1.0, args.policy_avg * args.env_steps / (args.num_envs * args.unroll))
+    with torch.no_grad():
+        for p_avg, p in zip(run.policy_avg.parameters(), run.policy.parameters()):
+            p_avg.lerp_(p, rate)
+
+
 def choose_unroll(run: Run, seg: Segment) -> int:
     """--adapt-unroll 1: T' by `longest_stable_unroll` (mgail.py), from |J_theta| measured on this
     segment every 10 iterations. One segment's measurement is noisy, so the rule reads an
@@ -636,12 +665,13 @@ def gail_policy_step(run: Run, seg: Segment) -> tuple[torch.Tensor, torch.Tensor
 
 
 def evaluate_and_log(run: Run, log: csv.DictWriter, csv_file, tensorboard, last_print: float) -> float:
-    """Evaluate the deterministic policy (argmax / mu) in its own env, and log one row:
-    the return, D's accuracy on each class (both drift toward 0.5 as pi imitates), f's
-    one-step error, pi's entropy. Returns the time of the last printed line."""
+    """Evaluate the deterministic policy (argmax / mu; with --policy-avg, of the averaged
+    weights) in its own env, and log one row: the return, D's accuracy on each class (both
+    drift toward 0.5 as pi imitates), f's one-step error, pi's entropy. Returns the time of
+    the last printed line."""
     args, progress = run.args, run.progress
     env_steps, stats = progress["env_steps"], progress["stats"]
-    act = policy_actor(run.policy, run.envs.single_action_space, run.device)
+    act = policy_actor(run.evaluated, run.envs.single_action_space, run.device)
     ret_mean, ret_std = evaluate(act, run.eval_envs, args.eval_episodes, seed=10_000 * args.seed + env_steps)
     train_returns = progress["train_returns"]
     row = {"env_steps": env_steps, "wall_seconds": round(run.wall(), 1),
@@ -705,6 +735,8 @@ def main(argv: list[str] | None = None) -> dict:
         loss_D, d_stats = train_discriminator(run)                          # train D on B vs the expert's pairs
         loss_V, v_stats = train_end_value(run) if run.V is not None else (torch.zeros(()), {})  # departure
         J, grad_norm, step_stats = (policy_step if mgail_step else gail_policy_step)(run, seg)  # Eq. 12-13; step
+        if run.policy_avg is not None:
+            average_policy(run)                                             # departure (--policy-avg)
 
         check_finite(run, {"forward model f (loss)": loss_f, "discriminator D (loss)": loss_D,
                            "end value V (TD loss)": loss_V, "policy (J_theta)": grad_norm,
@@ -755,6 +787,8 @@ def start_policy(run: Run) -> None:
         run.progress["stats"] = behavioural_cloning(run.policy, run.s_exp, run.a_exp,
                                                     adam(run.policy.parameters(), 1e-3),
                                                     steps=run.args.bc_init)
+    if run.policy_avg is not None and run.progress["env_steps"] == 0:
+        run.policy_avg.load_state_dict(run.policy.state_dict())  # the average starts where pi does
 
 
 def final_report(run: Run, stopped_by: str | None) -> dict:
@@ -762,7 +796,7 @@ def final_report(run: Run, stopped_by: str | None) -> dict:
     args, history = run.args, run.progress["history"]
     save_checkpoint(run)
     finished = run.progress["env_steps"] >= args.env_steps
-    act = policy_actor(run.policy, run.envs.single_action_space, run.device)
+    act = policy_actor(run.evaluated, run.envs.single_action_space, run.device)
     ret_mean, ret_std = evaluate(act, run.eval_envs, args.final_episodes, seed=10_000 * args.seed + 999_999)
     expert_return = float(run.demos["episode_returns"].mean())
     steps_to_95 = next((r["env_steps"] for r in history if r["eval_return_mean"] >= expert_95(expert_return)), None)
@@ -772,7 +806,7 @@ def final_report(run: Run, stopped_by: str | None) -> dict:
                "expert_return_mean": expert_return, "num_demos": int(len(run.demos["episode_returns"])),
                "steps_to_95": steps_to_95, "algo": args.algo, "model": args.model, "finished": finished}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    torch.save({"policy": run.policy.state_dict(), "args": {**vars(args), "out": str(args.out)}}, args.out / "policy.pt")
+    torch.save({"policy": run.evaluated.state_dict(), "args": {**vars(args), "out": str(args.out)}}, args.out / "policy.pt")
     watch.plot_learning_curve(history, expert_return, args.out / "learning_curve.png",
                               f"{args.algo.upper()} on {args.env}, seed {args.seed}")
     if args.video:
