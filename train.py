@@ -382,8 +382,8 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     a_exp = torch.as_tensor(from_env(demos["actions"], act_space), dtype=torch.float32, device=device)
     eval_envs = [eval_env] + [gym.make(env_id) for _ in range(args.eval_episodes - 1)]
     s_exp_next = torch.as_tensor(demos["next_observations"], dtype=torch.float32, device=device)
-    run = Run(args, envs, eval_env, eval_envs, demos, s_exp, a_exp, s_exp_next, policy, D, f, modules, buffer, device, V=V, jump=jump,
-              policy_avg=policy_avg)
+    run = Run(args, envs, eval_env, eval_envs, demos, s_exp, a_exp, s_exp_next, policy, D, f, modules, buffer, device,
+              V=V, jump=jump, policy_avg=policy_avg)
     if ckpt is not None:
         for name, m in modules.items():
             m.load_state_dict(ckpt[name])
