@@ -317,8 +317,8 @@ def adam(params, lr: float) -> torch.optim.Optimizer:
 
 
 def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
-    """Seeds, envs, demonstrations, the three networks, their optimisers and the buffer."""
-    # Seeding, in one place: torch (networks, xi), numpy, and the envs' reset seeds (main).
+    """Seeds, envs, demonstrations, the networks and their optimisers, and the buffer."""
+    # Seeding, in one place: torch (networks, xi), numpy, and the envs' reset seeds (below).
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(1)  # small nets: one thread is as fast, and never thrashes
@@ -330,60 +330,21 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     envs, eval_env = make_envs(args.env, args.num_envs)
     env_id = eval_env.spec.id  # args.env keeps a "module:" prefix, for --resume and enjoy.py
     act_space = envs.single_action_space
-    discrete = isinstance(act_space, gym.spaces.Discrete)
-    obs_dim = envs.single_observation_space.shape[0]
-    act_dim = act_space.n if discrete else act_space.shape[0]
     jump = state_jumper(eval_env) if args.restarts > 0 else None
     if args.restarts > 0 and jump is None:
         fail(f"--restarts cannot set the state of {env_id} from an observation (it can for MuJoCo "
              f"locomotion and classic-control envs): use --restarts 0")
-
-    # The expert's demonstrations: the shipped expert's, rolled out by seed, or the user's file.
-    # Deviation from the paper (--whole-demos 1): only the expert's episodes that ran to the time
-    # limit, as BC and its anchor would imitate a fall too.
-    try:
-        path = args.demos or expert_demos(env_id, eval_env, args.num_demos, args.seed,
-                                          whole=bool(args.whole_demos), min_pairs=args.min_pairs)
-        demos = load_demos(path, eval_env)
-    except DemoError as e:
-        fail(str(e))
-    print(f"{args.env}: {len(demos['episode_returns'])} expert trajectories, {len(demos['observations'])} pairs, "
-          f"expert return {demos['episode_returns'].mean():.1f} +- {demos['episode_returns'].std():.1f}", flush=True)
-
-    # The three networks. States are normalised with the expert data's statistics.
-    normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0), clip=args.obs_clip)
-    delta_std = (demos["next_observations"] - demos["observations"]).std(0)
-    policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args.hidden, tau=args.tau,
-                    init_log_sigma=args.log_sigma, logit_bound=args.logit_bound,
-                    state_sigma=bool(args.state_sigma)).to(device)
-    D = make_discriminator(args.disc, obs_dim, act_dim, normalizer, hidden=args.hidden).to(device)
-    f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden,
-                           predict_change=bool(args.f_delta)).to(device)
-    # Adam for all three: --policy-lr for pi, the usual 1e-3 for D and f.
-    modules = {"policy": policy, "D": D, "f": f, "opt_pi": adam(policy.parameters(), args.policy_lr),
-               "opt_D": adam(D.parameters(), 1e-3), "opt_f": adam(f.parameters(), 1e-3)}
+    demos = expert_data(args, env_id, eval_env)
+    modules = make_modules(args, demos, envs, device)
     # 200k transitions: the last few hundred iterations, so f is fitted to the states pi visits now.
-    buffer = ReplayBuffer(200_000, obs_dim, act_dim, f.history_len - 1, device)
-    V = None
-    if args.end_value:  # V, a slowly following copy V_target for its TD targets, and their Adam
-        V = EndValue(obs_dim, normalizer, args.gamma, args.fall_cost, hidden=args.hidden).to(device)
-        V_target = copy.deepcopy(V).requires_grad_(False)
-        V_target.normalizer = normalizer  # one set of state statistics: --obs-norm joint updates it in place
-        modules.update(V=V, V_target=V_target, opt_V=adam(V.parameters(), 1e-3))
-    policy_avg = None
-    if args.policy_avg > 0:  # a copy that follows pi's weights slowly (average_policy)
-        policy_avg = copy.deepcopy(policy).requires_grad_(False)
-        policy_avg.normalizer = normalizer  # one set of state statistics, as V_target
-        modules["policy_avg"] = policy_avg
-    if args.algo == "gail":  # the baseline V(s) of the score-function gradient, one Adam with pi (as CleanRL)
-        value = gail.ValueNet(obs_dim, normalizer, args.hidden).to(device)
-        modules.update(value=value, opt_pi=adam([*policy.parameters(), *value.parameters()], args.policy_lr))
-    s_exp = torch.as_tensor(demos["observations"], dtype=torch.float32, device=device)
-    a_exp = torch.as_tensor(from_env(demos["actions"], act_space), dtype=torch.float32, device=device)
+    buffer = ReplayBuffer(200_000, envs.single_observation_space.shape[0], modules["policy"].act_dim,
+                          modules["f"].history_len - 1, device)
+    s_exp, a_exp, s_exp_next = (torch.as_tensor(x, dtype=torch.float32, device=device) for x in
+                                (demos["observations"], from_env(demos["actions"], act_space),
+                                 demos["next_observations"]))
     eval_envs = [eval_env] + [gym.make(env_id) for _ in range(args.eval_episodes - 1)]
-    s_exp_next = torch.as_tensor(demos["next_observations"], dtype=torch.float32, device=device)
-    run = Run(args, envs, eval_env, eval_envs, demos, s_exp, a_exp, s_exp_next, policy, D, f, modules, buffer, device,
-              V=V, jump=jump, policy_avg=policy_avg)
+    run = Run(args, envs, eval_env, eval_envs, demos, s_exp, a_exp, s_exp_next, modules["policy"], modules["D"],
+              modules["f"], modules, buffer, device, V=modules.get("V"), jump=jump, policy_avg=modules.get("policy_avg"))
     if ckpt is not None:
         for name, m in modules.items():
             m.load_state_dict(ckpt[name])
@@ -395,9 +356,58 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     # On resume, the interrupted episodes are not continued: the envs restart from
     # a seed that depends on the step count (the env-step count itself is exact).
     run.obs = run.tensor(envs.reset(seed=args.seed + run.progress["env_steps"])[0])  # (B, obs_dim)
-    run.context = run.obs.unsqueeze(1).repeat(1, f.history_len - 1, 1)  # (B, H-1, obs_dim)
+    run.context = run.obs.unsqueeze(1).repeat(1, run.f.history_len - 1, 1)  # (B, H-1, obs_dim)
     run.ep_return = np.zeros(args.num_envs)
     return run
+
+
+def expert_data(args: argparse.Namespace, env_id: str, eval_env: gym.Env) -> dict:
+    """The expert's demonstrations: the shipped expert's, rolled out by seed, or the user's file."""
+    # Deviation from the paper (--whole-demos 1): only the expert's episodes that ran to the time
+    # limit, as BC and its anchor would imitate a fall too.
+    try:
+        path = args.demos or expert_demos(env_id, eval_env, args.num_demos, args.seed,
+                                          whole=bool(args.whole_demos), min_pairs=args.min_pairs)
+        demos = load_demos(path, eval_env)
+    except DemoError as e:
+        fail(str(e))
+    print(f"{args.env}: {len(demos['episode_returns'])} expert trajectories, {len(demos['observations'])} pairs, "
+          f"expert return {demos['episode_returns'].mean():.1f} +- {demos['episode_returns'].std():.1f}", flush=True)
+    return demos
+
+
+def make_modules(args: argparse.Namespace, demos: dict, envs, device: torch.device) -> dict:
+    """pi, D and f (Section 4), the switches' extra networks, and one Adam for each learner;
+    the checkpoint saves exactly these, by name."""
+    act_space = envs.single_action_space
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    obs_dim = envs.single_observation_space.shape[0]
+    act_dim = act_space.n if discrete else act_space.shape[0]
+    # States are normalised with the expert data's statistics (--obs-norm joint updates them in place).
+    normalizer = Normalizer(demos["observations"].mean(0), demos["observations"].std(0), clip=args.obs_clip)
+    delta_std = (demos["next_observations"] - demos["observations"]).std(0)
+    policy = Policy(obs_dim, act_dim, discrete, normalizer, hidden=args.hidden, tau=args.tau,
+                    init_log_sigma=args.log_sigma, logit_bound=args.logit_bound,
+                    state_sigma=bool(args.state_sigma)).to(device)
+    D = make_discriminator(args.disc, obs_dim, act_dim, normalizer, hidden=args.hidden).to(device)
+    f = make_forward_model(args.model, obs_dim, act_dim, normalizer, delta_std, hidden=args.hidden,
+                           predict_change=bool(args.f_delta)).to(device)
+    # Adam for all three: --policy-lr for pi, the usual 1e-3 for D and f.
+    modules = {"policy": policy, "D": D, "f": f, "opt_pi": adam(policy.parameters(), args.policy_lr),
+               "opt_D": adam(D.parameters(), 1e-3), "opt_f": adam(f.parameters(), 1e-3)}
+    if args.end_value:  # V, a slowly following copy V_target for its TD targets, and their Adam
+        V = EndValue(obs_dim, normalizer, args.gamma, args.fall_cost, hidden=args.hidden).to(device)
+        V_target = copy.deepcopy(V).requires_grad_(False)
+        V_target.normalizer = normalizer  # one set of state statistics, shared by every network
+        modules.update(V=V, V_target=V_target, opt_V=adam(V.parameters(), 1e-3))
+    if args.policy_avg > 0:  # a copy that follows pi's weights slowly (average_policy)
+        policy_avg = copy.deepcopy(policy).requires_grad_(False)
+        policy_avg.normalizer = normalizer  # one set of state statistics, as V_target
+        modules["policy_avg"] = policy_avg
+    if args.algo == "gail":  # the baseline V(s) of the score-function gradient, one Adam with pi (as CleanRL)
+        value = gail.ValueNet(obs_dim, normalizer, args.hidden).to(device)
+        modules.update(value=value, opt_pi=adam([*policy.parameters(), *value.parameters()], args.policy_lr))
+    return modules
 
 
 # ---------------------------------------------------------------------------
