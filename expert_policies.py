@@ -153,6 +153,9 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
     opt_actor = torch.optim.Adam(actor.parameters(), lr=3e-4)
     opt_critic = torch.optim.Adam(critics.parameters(), lr=3e-4)
     opt_alpha = torch.optim.Adam([log_alpha], lr=3e-4)
+    # What the checkpoint saves and restores by name (log_alpha, a bare tensor, aside).
+    state = {"actor": actor, "critics": critics, "critics_target": critics_target,
+             "opt_actor": opt_actor, "opt_critic": opt_critic, "opt_alpha": opt_alpha}
     size = total_steps
     buf = {"s": np.zeros((size, obs_dim), np.float32), "a": np.zeros((size, act_dim), np.float32),
            "r": np.zeros(size, np.float32), "s2": np.zeros((size, obs_dim), np.float32),
@@ -161,8 +164,7 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
     obs, _ = env.reset(seed=seed)
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
-        for m, k in [(actor, "actor"), (critics, "critics"), (critics_target, "critics_target"),
-                     (opt_actor, "opt_actor"), (opt_critic, "opt_critic"), (opt_alpha, "opt_alpha")]:
+        for k, m in state.items():
             m.load_state_dict(ck[k])
         log_alpha.data.copy_(ck["log_alpha"])
         step, best_return, history, rng = ck["step"], ck["best_return"], ck["history"], ck["rng"]
@@ -203,13 +205,11 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
             print(f"{env_id} step {step} eval {mean:.0f} +- {std:.0f} best {best_return:.0f} "
                   f"train_ret {np.mean(ep_returns[-10:]) if ep_returns else 0:.0f} alpha {log_alpha.exp().item():.3f} "
                   f"{(wall_before + time.time() - t0) / 60:.1f} min", flush=True)
-            atomic_save({"actor": actor.state_dict(), "critics": critics.state_dict(),
-                          "critics_target": critics_target.state_dict(), "opt_actor": opt_actor.state_dict(),
-                          "opt_critic": opt_critic.state_dict(), "opt_alpha": opt_alpha.state_dict(),
-                          "log_alpha": log_alpha.detach(), "step": step, "best_return": best_return,
-                          "history": history, "rng": rng, "torch_rng": torch.get_rng_state(),
-                          "wall": wall_before + time.time() - t0,
-                          "buf": {k: v[:step] for k, v in buf.items()}}, ckpt_path)
+            atomic_save({**{k: m.state_dict() for k, m in state.items()},
+                         "log_alpha": log_alpha.detach(), "step": step, "best_return": best_return,
+                         "history": history, "rng": rng, "torch_rng": torch.get_rng_state(),
+                         "wall": wall_before + time.time() - t0,
+                         "buf": {k: v[:step] for k, v in buf.items()}}, ckpt_path)
 
 
 def sac_update(batch: list[torch.Tensor], actor: SACActor, critics: nn.ModuleList, critics_target: nn.ModuleList,
