@@ -333,13 +333,13 @@ def test_9i_bc_anchor_holds_the_policy_to_the_expert_actions(tmp_path):
     assert float(last["bc_loss"]) < loss["free"], last
     assert list(csv.DictReader(open(tmp_path / "free" / "progress.csv")))[-1]["bc_loss"] == ""
 
-def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path, monkeypatch):
+def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
     """--noiseless-envs K: the first K of the B envs act with xi = 0, so their actions are
     mu_theta(s) exactly; the others carry the Gaussian noise xi * sigma. pi stays fixed (the
     warm-up spans the run), so the saved policy is the one that acted; the buffer holds
     step t of env i in row t * B + i (and the statistics stay the expert's, so that the saved
-    policy's mu is the one that acted). K is 0 by default, and a checkpoint written before the
-    flag existed resumes with noise in every env."""
+    policy's mu is the one that acted). K is 2 by default (0 under --paper and for GAIL), and a
+    checkpoint written before the flag existed resumes with noise in every env."""
     out = tmp_path / "nl"
     train.main(["--env", "Hopper-v5", "--env-steps", "64", "--num-envs", "4", "--unroll", "8",
                 "--noiseless-envs", "1", "--warmup", "1000", "--obs-norm", "expert", "--hidden", "16", "--model-updates", "1",
@@ -353,9 +353,10 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path, monkeypat
     assert gap[:, 0].max() < 1e-6, gap[:, 0]          # env 0: mu_theta(s), no noise
     assert gap[:, 1:].min() > 1e-3, gap[:, 1:].min()  # envs 1-3: mu + xi * sigma, sigma = e^-2
 
-    assert train.parse_args(["--env", "Humanoid-v5"]).noiseless_envs == 0
-    # Were Hopper's default 2 now, a checkpoint without the key would still resume with 0.
-    monkeypatch.setitem(train.TASKS, "Hopper-v5", {**train.TASKS["Hopper-v5"], "noiseless_envs": 2})
+    assert train.parse_args(["--env", "Humanoid-v5"]).noiseless_envs == 2
+    assert train.parse_args(["--env", "Humanoid-v5", "--paper"]).noiseless_envs == 0
+    assert train.parse_args(["--env", "Humanoid-v5", "--algo", "gail"]).noiseless_envs == 0
+    # Hopper's default is 2, and a checkpoint without the key still resumes with 0.
     ck = torch.load(out / "checkpoint.pt", weights_only=False)
     ck["args"].pop("noiseless_envs")
     ck["args"]["env_steps"] = 128

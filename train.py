@@ -82,7 +82,8 @@ BASE = dict(
     # The departures (each explained at its flag and in the README's table).
     cost="log", lr_decay=1, grad_clip=1.0, logit_bound=5.0, state_sigma=0, f_delta=1,
     grad_penalty=1.0,     # a slope of 1 in normalised units: without it D's cost cliffs and pi overshoots
-    disc="joint", obs_clip=0.0, warmup=0, restarts=0.0, fall_cost=4.6, noiseless_envs=0, whole_demos=0,
+    disc="joint", obs_clip=0.0, warmup=0, restarts=0.0, fall_cost=4.6, whole_demos=0,
+    noiseless_envs=2,     # 2 of the 8 envs act as evaluation does: J also trains mu where mu alone goes
     obs_norm="joint",     # narrow demonstrations put pi's states tens of expert stds away
     bc_init=5_000,        # start from BC: the first rollouts already move like the expert
     bc_anchor=100.0,      # and stay near it: J alone moved policies that had reached the expert away
@@ -258,7 +259,7 @@ def check_args(args: argparse.Namespace, fall_cost_given: bool) -> None:
             fail(f"--{k.replace('_', '-')} must be 0 or more, got {getattr(args, k)}")
     if not 0 <= args.noiseless_envs < args.num_envs:
         fail(f"--noiseless-envs must be from 0 to --num-envs - 1 ({args.num_envs - 1}), got {args.noiseless_envs}: "
-             f"at least one env acts with noise")
+             f"at least one env acts with noise (with 2 envs or fewer, also give --noiseless-envs)")
     if fall_cost_given and not args.end_value:
         fail("--fall-cost is the cost of a fall in the end value's TD targets: add --end-value 1, or leave it out")
 
