@@ -338,8 +338,9 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
     mu_theta(s) exactly; the others carry the Gaussian noise xi * sigma. pi stays fixed (the
     warm-up spans the run), so the saved policy is the one that acted; the buffer holds
     step t of env i in row t * B + i (and the statistics stay the expert's, so that the saved
-    policy's mu is the one that acted). K is 2 by default (0 under --paper and for GAIL), and a
-    checkpoint written before the flag existed resumes with noise in every env."""
+    policy's mu is the one that acted). K is 2 by default for continuous actions (0 for discrete
+    ones, under --paper and for GAIL), and a checkpoint written before the flag existed resumes
+    with noise in every env."""
     out = tmp_path / "nl"
     train.main(["--env", "Hopper-v5", "--env-steps", "64", "--num-envs", "4", "--unroll", "8",
                 "--noiseless-envs", "1", "--warmup", "1000", "--obs-norm", "expert", "--hidden", "16", "--model-updates", "1",
@@ -354,6 +355,7 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
     assert gap[:, 1:].min() > 1e-3, gap[:, 1:].min()  # envs 1-3: mu + xi * sigma, sigma = e^-2
 
     assert train.parse_args(["--env", "Humanoid-v5"]).noiseless_envs == 2
+    assert train.parse_args(["--env", "CartPole-v1"]).noiseless_envs == 0  # discrete: DISCRETE's 0
     assert train.parse_args(["--env", "Humanoid-v5", "--paper"]).noiseless_envs == 0
     assert train.parse_args(["--env", "Humanoid-v5", "--algo", "gail"]).noiseless_envs == 0
     # Hopper's default is 2, and a checkpoint without the key still resumes with 0.

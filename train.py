@@ -100,6 +100,7 @@ DISCRETE = dict(
     hidden=64,               # states of 2-6 numbers need no more
     grad_penalty=0.0,        # in jointly normalised units a slope of 1 leaves D too flat to guide pi
     end_value=0,             # an ending is the goal in Acrobot and MountainCar, not a fall
+    noiseless_envs=0,        # pi's entropy falls to ~0 from its BC start: every env already acts as the argmax does
 )
 
 # Algorithm 1 as the paper writes it: what --paper sets. Where the paper is silent,
