@@ -163,15 +163,7 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
     step, best_return, history, wall_before = 0, -np.inf, [], 0.0
     obs, _ = env.reset(seed=seed)
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
-        for k, m in state.items():
-            m.load_state_dict(ck[k])
-        log_alpha.data.copy_(ck["log_alpha"])
-        step, best_return, history, rng = ck["step"], ck["best_return"], ck["history"], ck["rng"]
-        wall_before = ck.get("wall", 0.0)
-        for k in buf:
-            buf[k][:step] = ck["buf"][k]
-        torch.set_rng_state(ck["torch_rng"])
+        step, best_return, history, rng, wall_before = restore_sac(ckpt_path, state, log_alpha, buf)
         obs, _ = env.reset(seed=seed + step)  # the interrupted episode is not resumed
         print(f"resumed {env_id} at step {step}", flush=True)
     t0 = time.time()
@@ -205,11 +197,23 @@ def train_sac(env_id: str, total_steps: int, seed: int, workdir: Path, eval_ever
             print(f"{env_id} step {step} eval {mean:.0f} +- {std:.0f} best {best_return:.0f} "
                   f"train_ret {np.mean(ep_returns[-10:]) if ep_returns else 0:.0f} alpha {log_alpha.exp().item():.3f} "
                   f"{(wall_before + time.time() - t0) / 60:.1f} min", flush=True)
-            atomic_save({**{k: m.state_dict() for k, m in state.items()},
-                         "log_alpha": log_alpha.detach(), "step": step, "best_return": best_return,
-                         "history": history, "rng": rng, "torch_rng": torch.get_rng_state(),
-                         "wall": wall_before + time.time() - t0,
+            atomic_save({**{k: m.state_dict() for k, m in state.items()}, "log_alpha": log_alpha.detach(),
+                         "step": step, "best_return": best_return, "history": history, "rng": rng,
+                         "torch_rng": torch.get_rng_state(), "wall": wall_before + time.time() - t0,
                          "buf": {k: v[:step] for k, v in buf.items()}}, ckpt_path)
+
+
+def restore_sac(ckpt_path: Path, state: dict, log_alpha: torch.Tensor, buf: dict) -> tuple:
+    """Load train_sac's checkpoint into its networks, optimisers, log alpha and buffer, and
+    torch's RNG; returns the loop's step, best return, history, numpy RNG and wall time."""
+    ck = torch.load(ckpt_path, weights_only=False)
+    for k, m in state.items():
+        m.load_state_dict(ck[k])
+    log_alpha.data.copy_(ck["log_alpha"])
+    for k in buf:
+        buf[k][:ck["step"]] = ck["buf"][k]
+    torch.set_rng_state(ck["torch_rng"])
+    return ck["step"], ck["best_return"], ck["history"], ck["rng"], ck.get("wall", 0.0)
 
 
 def sac_update(batch: list[torch.Tensor], actor: SACActor, critics: nn.ModuleList, critics_target: nn.ModuleList,
