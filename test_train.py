@@ -372,6 +372,40 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
     assert gap[16:].min() > 1e-3, gap[16:].min()  # steps 16-31, after the resume: all four envs with noise
 
 
+def test_9s_cut_episodes_end_at_random_lengths_and_D_weighs_the_expert_alike(tmp_path):
+    """--cut-episodes 1: a training episode ends at a length drawn from 1 to the time limit
+    (Reacher-v5: 50 steps, no falls), so the buffer holds episodes shorter than 50, none
+    marked as a fall; off, every Reacher episode runs its 50. D's expert pairs are weighted
+    by limit - t, t the pair's step in its episode."""
+    def episode_lengths(out: Path, num_envs: int) -> tuple[list[int], torch.Tensor]:
+        buf = torch.load(out / "checkpoint.pt", weights_only=False)["buffer"]
+        s, s_next = buf["s"].view(-1, num_envs, buf["s"].shape[1]), buf["s_next"].view(-1, num_envs, buf["s"].shape[1])
+        new = ~torch.isclose(s[1:], s_next[:-1], atol=1e-6).all(-1)  # (T-1, B): a new episode at t + 1
+        lengths = []
+        for i in range(num_envs):
+            starts = torch.nonzero(new[:, i]).flatten() + 1
+            lengths += torch.diff(starts).tolist()  # the episodes that started and ended in the buffer
+        return lengths, buf["fell"]
+
+    small = ["--env", "Reacher-v5", "--env-steps", "512", "--num-envs", "4", "--unroll", "8", "--bc-init", "0",
+             "--hidden", "16", "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
+             "--eval-episodes", "1", "--final-episodes", "1"]
+    train.main([*small, "--cut-episodes", "1", "--out", str(tmp_path / "cut")])
+    lengths, fell = episode_lengths(tmp_path / "cut", 4)
+    assert len(lengths) >= 4 and max(lengths) <= 50 and min(lengths) < 50, lengths
+    assert not fell.any()
+    train.main([*small, "--out", str(tmp_path / "whole")])
+    lengths, _ = episode_lengths(tmp_path / "whole", 4)
+    assert lengths and set(lengths) == {50}, lengths
+
+    demos = {"terminated": np.array([0, 0, 1, 0, 0], bool), "truncated": np.array([0, 0, 0, 0, 1], bool)}
+    w = train.expert_pair_weights(demos, limit=5)  # episodes of 3 and 2 steps
+    assert torch.allclose(w, torch.tensor([5, 4, 3, 5, 4]) / 21.0)
+    assert torch.allclose(train.expert_pair_weights(demos, limit=None), torch.full((5,), 0.2))
+    assert train.parse_args(["--env", "Hopper-v5"]).cut_episodes == 0
+    assert train.parse_args(["--env", "Hopper-v5", "--paper"]).cut_episodes == 0
+
+
 def test_9q_policy_average_is_the_exponential_moving_average_of_the_iterates():
     """average_policy after k policy steps with rate r: theta_avg = (1 - r)^k theta_0 +
     sum_i r (1 - r)^(k - i) theta_i, written out here over the iterates theta_1..theta_k;

@@ -90,6 +90,7 @@ BASE = dict(
     end_value=1,          # a fall past T still reaches the policy step (a body falls over more than T' steps)
     adapt_unroll=1,       # T' from |J_theta|'s growth: the unroll f's Jacobians allow differs by task
     policy_avg=0.05,      # evaluate the average of pi's last 5% of iterates: the game's iterates circle the expert
+    cut_episodes=0,       # optional, off: training episodes cut at a random length, more starts
     # Bookkeeping.
     eval_every=10_000,
 )
@@ -108,7 +109,7 @@ DISCRETE = dict(
 PAPER = dict(cost="D", lr_decay=0, grad_clip=0.0, logit_bound=0.0, state_sigma=1, f_delta=0,
              grad_penalty=0.0, disc="joint", obs_norm="expert", obs_clip=0.0, bc_init=0, warmup=0, bc_anchor=0.0,
              restarts=0.0, end_value=0, adapt_unroll=0, noiseless_envs=0, whole_demos=0, model="advanced",
-             policy_avg=0.0)
+             policy_avg=0.0, cut_episodes=0)
 
 # Per task: only the budget, the demonstrations and bookkeeping.
 TASKS = {
@@ -131,7 +132,8 @@ TASKS = {
 # A checkpoint written before a switch existed ran without it: these values repeat what it did.
 BEFORE_SWITCHES = dict(min_pairs=0, adapt_unroll=0, obs_norm="expert", cost="log", lr_decay=1, grad_clip=1.0,
                        logit_bound=5.0, state_sigma=0, f_delta=1,
-                       bc_anchor=0.0, whole_demos=0, restarts=0.0, end_value=0, noiseless_envs=0, policy_avg=0.0)
+                       bc_anchor=0.0, whole_demos=0, restarts=0.0, end_value=0, noiseless_envs=0, policy_avg=0.0,
+                       cut_episodes=0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -198,6 +200,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--noiseless-envs", type=int, help="this many envs act with xi = 0, the policy evaluation runs")
     g.add_argument("--whole-demos", type=int, choices=[0, 1],
                    help="1: imitate only expert episodes that ran to the time limit (no falls)")
+    g.add_argument("--cut-episodes", type=int, choices=[0, 1],
+                   help="1: cut each training episode at a length drawn uniformly up to the time limit, "
+                        "and weigh D's expert pairs to the same time profile")
 
     g = p.add_argument_group("GAIL (--algo gail)")
     g.add_argument("--gail-reward", choices=["survival", "cost", "logit"], default="survival",
@@ -292,6 +297,9 @@ class Run:
     obs: torch.Tensor | None = None  # (B, obs_dim) the envs' current states
     context: torch.Tensor | None = None  # (B, H-1, obs_dim) the states before them, for f
     ep_return: np.ndarray | None = None  # (B,) returns of the episodes under way
+    ep_steps: np.ndarray | None = None   # (B,) steps of the episodes under way
+    ep_cut: np.ndarray | None = None     # (B,) --cut-episodes: the length at which each is cut
+    exp_weights: torch.Tensor | None = None  # --cut-episodes: D's chance of drawing each expert pair
     t_start: float = field(default_factory=time.time)
     progress: dict = field(default_factory=lambda: {"env_steps": 0, "iteration": 0, "next_eval": 0, "wall_before": 0.0,
                                                     "history": [], "train_returns": [], "stats": {}})
@@ -336,6 +344,8 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     if args.restarts > 0 and jump is None:
         fail(f"--restarts cannot set the state of {env_id} from an observation (it can for MuJoCo "
              f"locomotion and classic-control envs): use --restarts 0")
+    if args.cut_episodes and not eval_env.spec.max_episode_steps:
+        fail(f"--cut-episodes draws lengths up to the time limit, and {env_id} has none: use --cut-episodes 0")
     demos = expert_data(args, env_id, eval_env)
     modules = make_modules(args, demos, envs, device)
     # 200k transitions: the last few hundred iterations, so f is fitted to the states pi visits now.
@@ -360,6 +370,9 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     run.obs = run.tensor(envs.reset(seed=args.seed + run.progress["env_steps"])[0])  # (B, obs_dim)
     run.context = run.obs.unsqueeze(1).repeat(1, run.f.history_len - 1, 1)  # (B, H-1, obs_dim)
     run.ep_return = np.zeros(args.num_envs)
+    run.ep_steps = np.zeros(args.num_envs, dtype=np.int64)
+    run.ep_cut = cut_lengths(run, args.num_envs) if args.cut_episodes else None
+    run.exp_weights = expert_pair_weights(demos, eval_env.spec.max_episode_steps if args.cut_episodes else None)
     return run
 
 
@@ -492,6 +505,7 @@ def collect_segment(run: Run) -> Segment:
             s_next[i] = info["final_obs"][i]
             if not np.isnan(run.ep_return[i]):  # (NaN: the episode had a restart)
                 run.progress["train_returns"].append(float(run.ep_return[i] + reward[i]))
+        done = cut_episodes(run, next_obs, done)
         run.ep_return = np.where(done, 0.0, run.ep_return + reward)
         s_next, fell = run.tensor(s_next), torch.as_tensor(term, device=run.device)
         run.buffer.add(run.obs, a, s_next, run.context, fell)
@@ -508,6 +522,44 @@ def collect_segment(run: Run) -> Segment:
     # (T, B, ...) each; s_end is the real s_T after the last step
     return Segment(torch.stack(seg_s), torch.stack(seg_xi), torch.stack(seg_ctx), torch.stack(seg_done),
                    s_end=s_next, s_next=torch.stack(seg_next), fell=torch.stack(seg_fell))
+
+
+def cut_episodes(run: Run, next_obs: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """Deviation from the paper (--cut-episodes 1): each training episode ends at a length L
+    drawn uniformly from 1 to the env's time limit (the env restarts from a reset, and a new L
+    is drawn). Late in a run, a policy at the expert's level meets a start once per time limit,
+    and the late misses were falls in an episode's first ~150 steps: cut, those steps are twice
+    as frequent in B. The episode reaches its step t with chance 1 - t/limit, and D draws the
+    expert's pairs with the same weights (expert_pair_weights), so both its classes keep one
+    time profile. The envs cut get their new first observation in next_obs (in place); the
+    result is `done` with them marked. A cut is not a fall: the end value bootstraps past it,
+    and its return is not logged, as the episode did not end by itself."""
+    if not run.args.cut_episodes:
+        return done
+    run.ep_steps += 1
+    cut = (run.ep_steps >= run.ep_cut) & ~done
+    for i in np.flatnonzero(cut):
+        next_obs[i] = run.envs.envs[i].reset()[0]
+    done = done | cut
+    run.ep_steps[done] = 0
+    run.ep_cut[done] = cut_lengths(run, int(done.sum()))
+    return done
+
+
+def cut_lengths(run: Run, n: int) -> np.ndarray:
+    """--cut-episodes 1: n episode lengths, uniform from 1 to the env's time limit."""
+    return np.random.randint(1, run.eval_env.spec.max_episode_steps + 1, n)
+
+
+def expert_pair_weights(demos: dict, limit: int | None) -> torch.Tensor:
+    """D's chance of drawing each expert pair: uniform, or (--cut-episodes, `limit` given) in
+    proportion to limit - t, the chance that a cut episode reaches the pair's step t."""
+    ends = np.logical_or(demos["terminated"], demos["truncated"])
+    t = np.zeros(len(ends))
+    for j in range(1, len(ends)):  # the step of each pair within its episode
+        t[j] = 0 if ends[j - 1] else t[j - 1] + 1
+    w = np.ones(len(ends)) if limit is None else np.maximum(limit - t, 1.0)
+    return torch.as_tensor(w / w.sum(), dtype=torch.float32)
 
 
 def update_normalizer(run: Run) -> None:
@@ -546,7 +598,10 @@ def train_discriminator(run: Run) -> tuple[torch.Tensor, dict]:
     args = run.args
     for _ in range(args.disc_updates):
         s_pi, a_pi, _, _ = run.buffer.sample(128, recent=4 * args.num_envs * args.unroll)
-        idx = torch.randint(0, len(run.s_exp), (128,), device=run.device)
+        if args.cut_episodes:  # the expert's pairs weighted as cut episodes reach them (cut_episodes)
+            idx = torch.multinomial(run.exp_weights, 128, replacement=True).to(run.device)
+        else:
+            idx = torch.randint(0, len(run.s_exp), (128,), device=run.device)
         if args.disc == "factored":  # the phi-net's policy class: pi's own actions at the expert's states
             with torch.no_grad():
                 a_pi_at_exp = run.policy(run.s_exp[idx], run.policy.sample_xi(128).to(run.device))
