@@ -297,7 +297,7 @@ class Run:
     obs: torch.Tensor | None = None  # (B, obs_dim) the envs' current states
     context: torch.Tensor | None = None  # (B, H-1, obs_dim) the states before them, for f
     ep_return: np.ndarray | None = None  # (B,) returns of the episodes under way
-    ep_steps: np.ndarray | None = None   # (B,) steps of the episodes under way
+    ep_steps: np.ndarray | None = None   # (B,) --cut-episodes: steps of the episodes under way
     ep_cut: np.ndarray | None = None     # (B,) --cut-episodes: the length at which each is cut
     exp_weights: torch.Tensor | None = None  # --cut-episodes: D's chance of drawing each expert pair
     t_start: float = field(default_factory=time.time)
@@ -371,8 +371,9 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     run.context = run.obs.unsqueeze(1).repeat(1, run.f.history_len - 1, 1)  # (B, H-1, obs_dim)
     run.ep_return = np.zeros(args.num_envs)
     run.ep_steps = np.zeros(args.num_envs, dtype=np.int64)
-    run.ep_cut = cut_lengths(run, args.num_envs) if args.cut_episodes else None
-    run.exp_weights = expert_pair_weights(demos, eval_env.spec.max_episode_steps if args.cut_episodes else None)
+    if args.cut_episodes:
+        run.ep_cut = cut_lengths(run, args.num_envs)
+        run.exp_weights = expert_pair_weights(demos, eval_env.spec.max_episode_steps)
     return run
 
 
@@ -528,8 +529,8 @@ def cut_episodes(run: Run, next_obs: np.ndarray, done: np.ndarray) -> np.ndarray
     """Deviation from the paper (--cut-episodes 1): each training episode ends at a length L
     drawn uniformly from 1 to the env's time limit (the env restarts from a reset, and a new L
     is drawn). Late in a run, a policy at the expert's level meets a start once per time limit,
-    and the late misses were falls in an episode's first ~150 steps: cut, those steps are twice
-    as frequent in B. The episode reaches its step t with chance 1 - t/limit, and D draws the
+    and that is where it still falls (benchmarks/NOTES.md, "Where the late falls happen"):
+    cut, an episode's first steps are twice as frequent in B. The episode reaches its step t with chance 1 - t/limit, and D draws the
     expert's pairs with the same weights (expert_pair_weights), so both its classes keep one
     time profile. The envs cut get their new first observation in next_obs (in place); the
     result is `done` with them marked. A cut is not a fall: the end value bootstraps past it,
@@ -551,14 +552,14 @@ def cut_lengths(run: Run, n: int) -> np.ndarray:
     return np.random.randint(1, run.eval_env.spec.max_episode_steps + 1, n)
 
 
-def expert_pair_weights(demos: dict, limit: int | None) -> torch.Tensor:
-    """D's chance of drawing each expert pair: uniform, or (--cut-episodes, `limit` given) in
-    proportion to limit - t, the chance that a cut episode reaches the pair's step t."""
+def expert_pair_weights(demos: dict, limit: int) -> torch.Tensor:
+    """--cut-episodes 1: D's chance of drawing each expert pair, in proportion to limit - t,
+    the chance that a cut episode reaches the pair's step t."""
     ends = np.logical_or(demos["terminated"], demos["truncated"])
     t = np.zeros(len(ends))
     for j in range(1, len(ends)):  # the step of each pair within its episode
         t[j] = 0 if ends[j - 1] else t[j - 1] + 1
-    w = np.ones(len(ends)) if limit is None else np.maximum(limit - t, 1.0)
+    w = np.maximum(limit - t, 1.0)
     return torch.as_tensor(w / w.sum(), dtype=torch.float32)
 
 
