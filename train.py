@@ -370,8 +370,8 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     run.obs = run.tensor(envs.reset(seed=args.seed + run.progress["env_steps"])[0])  # (B, obs_dim)
     run.context = run.obs.unsqueeze(1).repeat(1, run.f.history_len - 1, 1)  # (B, H-1, obs_dim)
     run.ep_return = np.zeros(args.num_envs)
-    run.ep_steps = np.zeros(args.num_envs, dtype=np.int64)
     if args.cut_episodes:
+        run.ep_steps = np.zeros(args.num_envs, dtype=np.int64)
         run.ep_cut = cut_lengths(run, args.num_envs)
         run.exp_weights = expert_pair_weights(demos, eval_env.spec.max_episode_steps)
     return run
