@@ -477,7 +477,9 @@ def expert_state_restarts(run: Run) -> None:
     """Deviation from the paper (--restarts P): with chance P, an env jumps to a random state
     of the demonstrations and the policy acts on from there, so pi and D also see the states
     the expert reaches and pi does not yet (the authors' code does this every 15 iterations).
-    That episode's return is not logged: it did not start from a reset."""
+    That episode's return is not logged: it did not start from a reset. Its step counts (the
+    env's time limit, and --cut-episodes's length) run on from before the jump, as a jump
+    continues the episode rather than starting one."""
     for i in np.flatnonzero(np.random.rand(run.args.num_envs) < run.args.restarts):
         j = np.random.randint(len(run.s_exp))
         run.jump(run.envs.envs[i], run.demos["observations"][j])
@@ -530,9 +532,9 @@ def cut_episodes(run: Run, next_obs: np.ndarray, done: np.ndarray) -> np.ndarray
     drawn uniformly from 1 to the env's time limit (the env restarts from a reset, and a new L
     is drawn). Late in a run, a policy at the expert's level meets a start once per time limit,
     and that is where it still falls (benchmarks/NOTES.md, "Where the late falls happen"):
-    cut, an episode's first steps are twice as frequent in B. The episode reaches its step t with chance 1 - t/limit, and D draws the
-    expert's pairs with the same weights (expert_pair_weights), so both its classes keep one
-    time profile. The envs cut get their new first observation in next_obs (in place); the
+    cut, an episode's first steps are twice as frequent in B. The episode reaches its step t
+    with chance 1 - t/limit, and D draws the expert's pairs with the same weights
+    (expert_pair_weights), so both its classes keep one time profile. The envs cut get their new first observation in next_obs (in place); the
     result is `done` with them marked. A cut is not a fall: the end value bootstraps past it,
     and its return is not logged, as the episode did not end by itself."""
     if not run.args.cut_episodes:
