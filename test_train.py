@@ -254,8 +254,8 @@ def test_9d_expert_state_restart_reproduces_the_physical_state(env_id):
 def test_9e_restarts_run_end_to_end(tmp_path):
     # Expert-state restarts: off by default.
     assert train.parse_args(["--env", "Walker2d-v5"]).restarts == 0.0
-    results = train.main(["--env", "Hopper-v5", "--restarts", "1.0", "--bc-init", "0", "--env-steps", "512", "--hidden", "16",
-                          "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
+    results = train.main(["--env", "Hopper-v5", "--restarts", "1.0", "--bc-init", "0", "--env-steps", "512",
+                          "--hidden", "16", "--model-updates", "1", "--disc-updates", "1", "--eval-every", "512",
                           "--eval-episodes", "1", "--final-episodes", "1", "--out", str(tmp_path)])
     assert results["env_steps"] == 512 and results["finished"]
     # probe.py on a continuous-action run: its last part, the policy step test, prints 6 rows
