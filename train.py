@@ -535,8 +535,9 @@ def cut_episodes(run: Run, next_obs: np.ndarray, done: np.ndarray) -> np.ndarray
     cut, an episode's first steps are twice as frequent in B. The episode reaches its step t
     with chance 1 - t/limit, and D draws the expert's pairs with the same weights
     (expert_pair_weights), so both its classes keep one time profile. The envs cut get their
-    new first observation in next_obs (in place); the result is `done` with them marked. A cut is not a fall: the end value bootstraps past it,
-    and its return is not logged, as the episode did not end by itself."""
+    new first observation in next_obs (in place); the result is `done` with them marked. A cut
+    is not a fall: the end value bootstraps past it, and its return is not logged, as the
+    episode did not end by itself."""
     if not run.args.cut_episodes:
         return done
     run.ep_steps += 1
