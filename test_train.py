@@ -372,11 +372,10 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
     assert gap[16:].min() > 1e-3, gap[16:].min()  # steps 16-31, after the resume: all four envs with noise
 
 
-def test_9s_cut_episodes_end_at_random_lengths_and_D_weighs_the_expert_alike(tmp_path):
+def test_9s_cut_episodes_end_at_random_lengths(tmp_path):
     """--cut-episodes 1: a training episode ends at a length drawn from 1 to the time limit
     (Reacher-v5: 50 steps, no falls), so the buffer holds episodes shorter than 50, none
-    marked as a fall; off, every Reacher episode runs its 50. D's expert pairs are weighted
-    by limit - t, t the pair's step in its episode."""
+    marked as a fall; off, every Reacher episode runs its 50."""
     def episode_lengths(out: Path, num_envs: int) -> tuple[list[int], torch.Tensor]:
         buf = torch.load(out / "checkpoint.pt", weights_only=False)["buffer"]
         s, s_next = buf["s"].view(-1, num_envs, buf["s"].shape[1]), buf["s_next"].view(-1, num_envs, buf["s"].shape[1])
@@ -398,9 +397,6 @@ def test_9s_cut_episodes_end_at_random_lengths_and_D_weighs_the_expert_alike(tmp
     lengths, _ = episode_lengths(tmp_path / "whole", 4)
     assert lengths and set(lengths) == {50}, lengths
 
-    demos = {"terminated": np.array([0, 0, 1, 0, 0], bool), "truncated": np.array([0, 0, 0, 0, 1], bool)}
-    w = train.expert_pair_weights(demos, limit=5)  # episodes of 3 and 2 steps
-    assert torch.allclose(w, torch.tensor([5, 4, 3, 5, 4]) / 21.0)
     assert train.parse_args(["--env", "Hopper-v5"]).cut_episodes == 0
     assert train.parse_args(["--env", "Hopper-v5", "--paper"]).cut_episodes == 0
 

@@ -201,8 +201,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--whole-demos", type=int, choices=[0, 1],
                    help="1: imitate only expert episodes that ran to the time limit (no falls)")
     g.add_argument("--cut-episodes", type=int, choices=[0, 1],
-                   help="1: cut each training episode at a length drawn uniformly up to the time limit, "
-                        "and weigh D's expert pairs to the same time profile")
+                   help="1: cut each training episode at a length drawn uniformly up to the time limit")
 
     g = p.add_argument_group("GAIL (--algo gail)")
     g.add_argument("--gail-reward", choices=["survival", "cost", "logit"], default="survival",
@@ -299,7 +298,6 @@ class Run:
     ep_return: np.ndarray | None = None  # (B,) returns of the episodes under way
     ep_steps: np.ndarray | None = None   # (B,) --cut-episodes: steps of the episodes under way
     ep_cut: np.ndarray | None = None     # (B,) --cut-episodes: the length at which each is cut
-    exp_weights: torch.Tensor | None = None  # --cut-episodes: D's chance of drawing each expert pair
     t_start: float = field(default_factory=time.time)
     progress: dict = field(default_factory=lambda: {"env_steps": 0, "iteration": 0, "next_eval": 0, "wall_before": 0.0,
                                                     "history": [], "train_returns": [], "stats": {}})
@@ -373,7 +371,6 @@ def setup(args: argparse.Namespace, ckpt: dict | None) -> Run:
     if args.cut_episodes:
         run.ep_steps = np.zeros(args.num_envs, dtype=np.int64)
         run.ep_cut = cut_lengths(run, args.num_envs)
-        run.exp_weights = expert_pair_weights(demos, eval_env.spec.max_episode_steps)
     return run
 
 
@@ -532,12 +529,14 @@ def cut_episodes(run: Run, next_obs: np.ndarray, done: np.ndarray) -> np.ndarray
     drawn uniformly from 1 to the env's time limit (the env restarts from a reset, and a new L
     is drawn). Late in a run, a policy at the expert's level meets a start once per time limit,
     and that is where it still falls (benchmarks/NOTES.md, "Where the late falls happen"):
-    cut, an episode's first steps are twice as frequent in B. The episode reaches its step t
-    with chance 1 - t/limit, and D draws the expert's pairs with the same weights
-    (expert_pair_weights), so both its classes keep one time profile. The envs cut get their
-    new first observation in next_obs (in place); the result is `done` with them marked. A cut
-    is not a fall: the end value bootstraps past it, and its return is not logged, as the
-    episode did not end by itself."""
+    cut, an episode's first steps are twice as frequent in B. D still draws the expert's pairs
+    uniformly, so its expert class keeps the demonstrations' time profile while its policy
+    class has more starts: D then learns that a body standing still near a start is the
+    policy's, not the expert's. (Weighting the expert's pairs to the cut profile instead made
+    a barely-moving body the largest share of the expert class, and a policy that stood still
+    fooled D.) The envs cut get their new first observation in next_obs (in place); the result
+    is `done` with them marked. A cut is not a fall: the end value bootstraps past it, and its
+    return is not logged, as the episode did not end by itself."""
     if not run.args.cut_episodes:
         return done
     run.ep_steps += 1
@@ -553,17 +552,6 @@ def cut_episodes(run: Run, next_obs: np.ndarray, done: np.ndarray) -> np.ndarray
 def cut_lengths(run: Run, n: int) -> np.ndarray:
     """--cut-episodes 1: n episode lengths, uniform from 1 to the env's time limit."""
     return np.random.randint(1, run.eval_env.spec.max_episode_steps + 1, n)
-
-
-def expert_pair_weights(demos: dict, limit: int) -> torch.Tensor:
-    """--cut-episodes 1: D's chance of drawing each expert pair, in proportion to limit - t,
-    the chance that a cut episode reaches the pair's step t."""
-    ends = np.logical_or(demos["terminated"], demos["truncated"])
-    t = np.zeros(len(ends))
-    for j in range(1, len(ends)):  # the step of each pair within its episode
-        t[j] = 0 if ends[j - 1] else t[j - 1] + 1
-    w = np.maximum(limit - t, 1.0)
-    return torch.as_tensor(w / w.sum(), dtype=torch.float32)
 
 
 def update_normalizer(run: Run) -> None:
@@ -602,10 +590,7 @@ def train_discriminator(run: Run) -> tuple[torch.Tensor, dict]:
     args = run.args
     for _ in range(args.disc_updates):
         s_pi, a_pi, _, _ = run.buffer.sample(128, recent=4 * args.num_envs * args.unroll)
-        if args.cut_episodes:  # the expert's pairs weighted as cut episodes reach them (cut_episodes)
-            idx = torch.multinomial(run.exp_weights, 128, replacement=True).to(run.device)
-        else:
-            idx = torch.randint(0, len(run.s_exp), (128,), device=run.device)
+        idx = torch.randint(0, len(run.s_exp), (128,), device=run.device)
         if args.disc == "factored":  # the phi-net's policy class: pi's own actions at the expert's states
             with torch.no_grad():
                 a_pi_at_exp = run.policy(run.s_exp[idx], run.policy.sample_xi(128).to(run.device))
