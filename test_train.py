@@ -23,8 +23,10 @@ import pytest
 import torch
 
 import demonstrations
+import enjoy
 import environments
 import evaluation
+import expert
 import expert_policies
 import train
 import watch
@@ -82,7 +84,7 @@ def test_9c_own_demonstrations_file_is_used(tmp_path):
     demos = evaluation.rollout(expert_policies.cartpole_controller, gym.make("CartPole-v1"), 2, seed=123)
     np.savez(tmp_path / "mine.npz", **demos)
     results = train.main(["--demos", str(tmp_path / "mine.npz"), "--env-steps", "256", "--eval-episodes", "1",
-                          "--final-episodes", "1", "--out", str(tmp_path / "run")])
+                          "--final-episodes", "1", "--bc-init", "0", "--out", str(tmp_path / "run")])
     assert results["num_demos"] == 2 and results["expert_return_mean"] == 500.0
 
 
@@ -195,7 +197,7 @@ gym.register("NoState-v0", lambda: Odd(box, gym.spaces.Discrete(2)))
     ("all_envs_noiseless", "at least one env acts with noise"),
     ("negative_policy_avg", "--policy-avg must be 0 or more"),
 ])
-def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expected):
+def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, monkeypatch, capsys, case, expected):
     (tmp_path / "odd_envs.py").write_text(ODD_ENVS)
     good = evaluation.rollout(expert_policies.cartpole_controller, gym.make("CartPole-v1"), 1, seed=0)
 
@@ -222,13 +224,22 @@ def test_9b_bad_input_is_one_line_error_with_exit_code_2(tmp_path, case, expecte
         "negative_policy_avg": ["--policy-avg", "-0.1"],
     }[case]
     out = [] if case == "unwritable_out" else ["--out", str(tmp_path / "out")]
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env-steps", "256", *out, *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], proc.stderr
+    argv = ["--env-steps", "256", *out, *args]
+    if case in ("unknown_env", "image_obs", "nan_demos"):  # one of each kind through the real command line
+        proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *argv], capture_output=True, text=True,
+                              cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+        code, stderr = proc.returncode, proc.stderr
+        assert "Traceback" not in stderr
+    else:  # the rest in this process (a process start costs seconds): main() is what the command runs
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.delitem(sys.modules, "odd_envs", raising=False)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:  # any other exception fails the test
+            train.main(argv)
+        code, stderr = exit_info.value.code, capsys.readouterr().err
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], stderr
     assert case == "unwritable_out" or not (tmp_path / "out").exists()  # no empty folder left behind
 
 
@@ -296,7 +307,7 @@ def test_9h_factored_discriminator_runs_resumes_and_probes(tmp_path):
     """--disc factored end to end: the phi-net's accuracy is logged, the kind of D is
     read back from the weights on resume, and probe.py rebuilds it."""
     base = ["--env", "CartPole-v1", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "1",
-            "--disc", "factored", "--out", str(tmp_path)]
+            "--disc", "factored", "--bc-init", "0", "--out", str(tmp_path)]
     train.main(base + ["--env-steps", "512"])
     ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert ck["args"]["disc"] == "factored" and any(k.startswith("psi_net") for k in ck["D"])
@@ -345,7 +356,7 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
     train.main(["--env", "Hopper-v5", "--env-steps", "64", "--num-envs", "4", "--unroll", "8",
                 "--noiseless-envs", "1", "--warmup", "1000", "--obs-norm", "expert", "--hidden", "16", "--model-updates", "1",
                 "--disc-updates", "1", "--eval-every", "64", "--eval-episodes", "1", "--final-episodes", "1",
-                "--out", str(out)])
+                "--bc-init", "0", "--out", str(out)])
     policy, _ = watch.load_policy(out)
     buf = torch.load(out / "checkpoint.pt", weights_only=False)["buffer"]
     with torch.no_grad():
@@ -473,8 +484,9 @@ def test_9n_end_value_learns_marks_falls_and_resumes(tmp_path):
 # ---------------------------------------------------------------------------
 # 10. A run you can trust: determinism, resume after a kill, NaN detection
 # ---------------------------------------------------------------------------
+# A short BC start (100 updates, not 5,000): the tests below check bookkeeping, not imitation.
 TINY = ["--env", "CartPole-v1", "--env-steps", "1536", "--eval-every", "512", "--eval-episodes", "2",
-        "--final-episodes", "2"]
+        "--final-episodes", "2", "--bc-init", "100"]
 
 
 def test_10a_same_seed_gives_same_numbers(tmp_path):
@@ -490,7 +502,7 @@ def test_10b_killed_run_resumes_without_losing_progress(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "train.py"), "--env", "CartPole-v1", "--env-steps", "6000",
            "--eval-every", "512", "--eval-episodes", "2", "--final-episodes", "2", "--checkpoint-minutes", "0",
-           "--out", str(out)]
+           "--bc-init", "0", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(600):  # wait for a checkpoint, then kill without warning
         if (out / "checkpoint.pt").exists():
@@ -536,7 +548,7 @@ def test_10b2_replay_buffer_saves_its_filled_part_and_reloads_it():
 def test_10c_sigterm_saves_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *TINY[:2], "--env-steps", "100000",
-                             "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--bc-init", "0", "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(600):
         if (out / "progress.csv").exists() and len((out / "progress.csv").read_text().splitlines()) > 2:
             break
@@ -639,7 +651,7 @@ def test_11c2_enjoy_noise_acts_with_the_policys_own_noise(tmp_path):
     computed here from the network's output, and through the CLI (JSON, bad value)."""
     train.main(["--env", "Hopper-v5", "--env-steps", "64", "--num-envs", "4", "--unroll", "8", "--hidden", "16",
                 "--model-updates", "1", "--disc-updates", "1", "--eval-every", "64", "--eval-episodes", "1",
-                "--final-episodes", "1", "--out", str(tmp_path)])
+                "--final-episodes", "1", "--bc-init", "0", "--out", str(tmp_path)])
     policy, _ = watch.load_policy(tmp_path)
     space = gym.make("Hopper-v5").action_space
     s = np.random.default_rng(0).normal(size=(5, 11)).astype(np.float32)
@@ -924,7 +936,7 @@ def test_12j_adaptive_unroll_cuts_the_segment_at_the_length_it_measured(tmp_path
     out = tmp_path / "run"
     train.main(["--env", "Hopper-v5", "--env-steps", "512", "--num-envs", "4", "--unroll", "8", "--hidden", "16",
                 "--model-updates", "1", "--disc-updates", "1", "--eval-every", "256", "--eval-episodes", "1",
-                "--final-episodes", "1", "--out", str(out)])
+                "--final-episodes", "1", "--bc-init", "0", "--out", str(out)])
     rows = list(csv.DictReader(open(out / "progress.csv")))
     assert {r["unroll"] for r in rows[1:]} <= {"4", "8"} and rows[-1]["unroll"] != ""
     assert len(torch.load(out / "checkpoint.pt", weights_only=False)["run"]["unroll_log_norms"]) == 2
@@ -1090,20 +1102,33 @@ def run_script(script: str, *argv: str, path: Path | None = None, env: dict | No
                           timeout=timeout, env={**os.environ, **extra, **(env or {})})
 
 
-def test_15a_custom_env_trains_resumes_evaluates_and_gets_an_expert(tmp_path):
+def one_line_error(main, argv: list[str], capsys) -> str:
+    """A script's main(argv) in this process (a process start costs seconds): it must exit
+    with code 2 and one line on stderr, which is returned. Any other exception fails the test."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_15a_custom_env_trains_resumes_evaluates_and_gets_an_expert(tmp_path, monkeypatch, capsys):
     (tmp_path / "mytasks.py").write_text(MYTASKS)
     out = tmp_path / "run"
     small = ["--env-steps", "512", "--num-envs", "4", "--unroll", "8", "--hidden", "16", "--model-updates", "1",
-             "--disc-updates", "1", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "2"]
+             "--disc-updates", "1", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "2",
+             "--bc-init", "0"]
     expert_pt = expert_policies.EXPERT_DIR / "MyPendulum-v0.pt"
     try:
         # An expert for the custom env: SAC trains (random steps at this budget), saves, evaluates.
-        proc = run_script("expert.py", "--env", "mytasks:MyPendulum-v0", "--steps", "300",
-                          "--workdir", str(tmp_path / "sac"), path=tmp_path)
-        assert proc.returncode == 0 and expert_pt.exists(), proc.stderr
-        proc = run_script("expert.py", "--env", "mytasks:MyPendulum-v0", "--evaluate", "--episodes", "2", path=tmp_path)
-        assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout.strip().splitlines()[-1])["env"] == "MyPendulum-v0"
+        # (expert.py and enjoy.py run in this process, train.py and its --resume as commands.)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        expert.main(["--env", "mytasks:MyPendulum-v0", "--steps", "300", "--workdir", str(tmp_path / "sac")])
+        assert expert_pt.exists()
+        capsys.readouterr()
+        expert.main(["--env", "mytasks:MyPendulum-v0", "--evaluate", "--episodes", "2"])
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["env"] == "MyPendulum-v0"
         # train.py rolls out that expert's demonstrations and trains; the saved id keeps its module
         proc = run_script("train.py", "--env", "mytasks:MyPendulum-v0", *small, "--out", str(out), path=tmp_path)
         assert proc.returncode == 0, proc.stderr
@@ -1118,9 +1143,9 @@ def test_15a_custom_env_trains_resumes_evaluates_and_gets_an_expert(tmp_path):
         results = json.loads((out / "results.json").read_text())
         assert results["env_steps"] == 768 and results["finished"]
         # enjoy.py repeats the final evaluation
-        proc = run_script("enjoy.py", str(out), "--episodes", "2", "--seed", str(10_000 + 999_999), path=tmp_path)
-        assert proc.returncode == 0, proc.stderr
-        seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        capsys.readouterr()
+        enjoy.main([str(out), "--episodes", "2", "--seed", str(10_000 + 999_999)])
+        seen = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert (seen["return_mean"], seen["return_std"]) == (results["eval_return_mean"], results["eval_return_std"])
     finally:
         expert_pt.unlink(missing_ok=True)
@@ -1128,7 +1153,7 @@ def test_15a_custom_env_trains_resumes_evaluates_and_gets_an_expert(tmp_path):
             cached.unlink()
 
 
-def test_15b_expert_refuses_sac_on_discrete_actions_with_one_line(tmp_path):
+def test_15b_expert_refuses_sac_on_discrete_actions_with_one_line(tmp_path, capsys):
     (tmp_path / "mytasks.py").write_text(MYTASKS)
     proc = run_script("expert.py", "--env", "mytasks:MyCartPole-v0", "--steps", "1000", path=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
@@ -1136,8 +1161,7 @@ def test_15b_expert_refuses_sac_on_discrete_actions_with_one_line(tmp_path):
     assert len(lines) == 1 and "SAC trains experts for flat Box actions" in lines[0] and "--demos" in lines[0]
     for argv, expected in ((["--env", "MyCartPol-v0"], "unknown env id"), (["--env", "Hopper-v5", "--steps", "0"],
                                                                           "--steps must be positive")):
-        proc = run_script("expert.py", *argv)
-        assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert expected in one_line_error(expert.main, argv, capsys)
 
 
 def make_minari_dataset(root: Path, dataset_id: str, episodes: int) -> None:
@@ -1173,7 +1197,7 @@ def test_15c_minari_dataset_trains_end_to_end(tmp_path, monkeypatch):
     for k in ("observations", "actions", "next_observations", "terminated", "truncated", "episode_returns"):
         np.testing.assert_array_equal(demos[k], same[k], err_msg=k)
     results = train.main(["--demos", "minari:cartpole/controller-v0", "--env-steps", "256", "--eval-episodes", "1",
-                          "--final-episodes", "1", "--out", str(tmp_path / "run")])
+                          "--final-episodes", "1", "--bc-init", "0", "--out", str(tmp_path / "run")])
     assert results["num_demos"] == 2 and results["expert_return_mean"] == 500.0 and results["finished"]
     env_vars = {"MINARI_DATASETS_PATH": str(tmp_path / "minari")}
     for argv, expected in (
@@ -1198,7 +1222,8 @@ def test_15d_table1_prints_commands_and_collects_runs_made_elsewhere(tmp_path, m
     assert len(lines) == 2 and lines[0].startswith("python train.py --env CartPole-v1 --algo mgail --seed 1 --out ")
     # Run the first as a job of an array would (a tiny budget), then stop the second half way.
     out1 = tmp_path / "runs" / "CartPole-v1-mgail-seed1"
-    tiny = ["--env-steps", "512", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "1"]
+    tiny = ["--env-steps", "512", "--eval-every", "256", "--eval-episodes", "1", "--final-episodes", "1",
+            "--bc-init", "0"]
     train.main(["--env", "CartPole-v1", "--seed", "1", "--out", str(out1), *tiny])
     out2 = tmp_path / "runs" / "CartPole-v1-mgail-seed2"
     train.main(["--env", "CartPole-v1", "--seed", "2", "--out", str(out2), *tiny])
@@ -1219,17 +1244,19 @@ def test_15d_table1_prints_commands_and_collects_runs_made_elsewhere(tmp_path, m
     (["--jobs", "0"], "--jobs must be positive"),
     (["--algos", "gial"], "invalid choice"),
 ])
-def test_15e_table1_bad_input_is_one_line(argv, expected):
-    proc = run_script("benchmarks/table1.py", *argv)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and expected in proc.stderr, proc.stderr
+def test_15e_table1_bad_input_is_one_line(argv, expected, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import table1
+    assert expected in one_line_error(table1.main, argv, capsys)
 
 
-def test_15f_probe_bad_input_is_one_line(tmp_path):
+def test_15f_probe_bad_input_is_one_line(tmp_path, capsys):
     proc = run_script("benchmarks/probe.py", str(tmp_path / "nothing"))
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: no checkpoint.pt in {tmp_path / 'nothing'}: " \
         "give the output folder of a train.py run", proc.stderr
-    proc = run_script("benchmarks/probe.py")
-    assert proc.returncode == 2 and "required: run" in proc.stderr
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import probe
+    assert "required: run" in one_line_error(probe.main, [], capsys)
 
 
 # ---------------------------------------------------------------------------
