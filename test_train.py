@@ -382,7 +382,7 @@ def test_9p_noiseless_envs_act_with_the_deterministic_policy(tmp_path):
     assert gap[16:].min() > 1e-3, gap[16:].min()  # steps 16-31, after the resume: all four envs with noise
 
 
-def test_9s_cut_episodes_end_at_random_lengths(tmp_path):
+def test_9s_cut_episodes_end_at_random_lengths(tmp_path, capsys):
     """--cut-episodes 1: a training episode ends at a length drawn from 1 to the time limit
     (Reacher-v5: 50 steps, no falls), so the buffer holds episodes shorter than 50, none
     marked as a fall; off, every Reacher episode runs its 50."""
@@ -403,12 +403,24 @@ def test_9s_cut_episodes_end_at_random_lengths(tmp_path):
     lengths, fell = episode_lengths(tmp_path / "cut", 4)
     assert len(lengths) >= 4 and max(lengths) <= 50 and min(lengths) < 50, lengths
     assert not fell.any()
-    train.main([*small, "--out", str(tmp_path / "whole")])
+    train.main([*small, "--cut-episodes", "0", "--out", str(tmp_path / "whole")])
     lengths, _ = episode_lengths(tmp_path / "whole", 4)
     assert lengths and set(lengths) == {50}, lengths
 
-    assert train.parse_args(["--env", "Hopper-v5"]).cut_episodes == 0
+    # On for continuous actions; off for discrete ones, under --paper, for GAIL, and for an env
+    # without a time limit (there is no length to draw up to).
+    assert train.parse_args(["--env", "Hopper-v5"]).cut_episodes == 1
+    assert train.parse_args(["--env", "CartPole-v1"]).cut_episodes == 0
     assert train.parse_args(["--env", "Hopper-v5", "--paper"]).cut_episodes == 0
+    assert train.parse_args(["--env", "Hopper-v5", "--algo", "gail"]).cut_episodes == 0
+    assert train.parse_args(["--env", "Hopper-v5", "--cut-episodes", "0"]).cut_episodes == 0
+    if "NoLimitPendulum-v0" not in gym.registry:
+        gym.register("NoLimitPendulum-v0", "gymnasium.envs.mujoco.inverted_pendulum_v5:InvertedPendulumEnv")
+    assert gym.spec("NoLimitPendulum-v0").max_episode_steps is None
+    assert train.parse_args(["--env", "NoLimitPendulum-v0"]).cut_episodes == 0
+    err = one_line_error(train.main, ["--env", "NoLimitPendulum-v0", "--cut-episodes", "1",
+                                      "--out", str(tmp_path / "nolimit")], capsys)
+    assert "has none: use --cut-episodes 0" in err and not (tmp_path / "nolimit").exists()
 
 
 def test_9q_policy_average_is_the_exponential_moving_average_of_the_iterates():
