@@ -102,7 +102,7 @@ DISCRETE = dict(
     grad_penalty=0.0,        # in jointly normalised units a slope of 1 leaves D too flat to guide pi
     end_value=0,             # an ending is the goal in Acrobot and MountainCar, not a fall
     noiseless_envs=0,        # pi's entropy falls to ~0 from its BC start: every env already acts as the argmax does
-    cut_episodes=0,          # no falls at the start to prevent here, and it helped no seed (NOTES, "the cut")
+    cut_episodes=0,          # no falls at the start to prevent here, and it helped no seed (measured)
 )
 
 # Algorithm 1 as the paper writes it: what --paper sets. Where the paper is silent,
