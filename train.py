@@ -96,7 +96,7 @@ BASE = dict(
 )
 
 # Every task with discrete actions: what differs from BASE. (The evidence: benchmarks/NOTES.md,
-# "One recipe for the discrete tasks".)
+# "One recipe for the discrete tasks", and for the cut "The discrete tasks with the cut".)
 DISCRETE = dict(
     hidden=64,               # states of 2-6 numbers need no more
     grad_penalty=0.0,        # in jointly normalised units a slope of 1 leaves D too flat to guide pi
