@@ -11,6 +11,8 @@ run again; an interrupted one continues from its checkpoint (--resume), so a
 long task can be finished across several sessions. Then the table of every
 finished run, of every task (not only those of --envs), is written to benchmarks/table1.md, and benchmarks/curves/<env>.png
 (matplotlib, optional) shows MGAIL's evaluation return over env steps, unfinished runs too.
+Of each run, git keeps what the table is made from (results.json, progress.csv and
+eval200.json; .gitignore), so a new checkout rebuilds the table without the weights.
 
 Past one machine: --print-commands prints the train.py command of every run that has
 not finished (one line each, to be run from the repository's root), for a job array
@@ -164,8 +166,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # Every task with finished runs gets its rows, from every seed on disk, not only the --envs
     # and --seeds run now: running one task or one seed must not drop the others from table1.md.
-    # The runs are not in git (benchmarks/runs/ is ignored), so a task with no finished run on
-    # disk keeps the rows table1.md already has: a new checkout that finishes one task keeps the rest.
+    # Git keeps only each run's results.json, progress.csv and eval200.json (.gitignore), and only
+    # from the runs someone committed, so a task with no finished run on disk keeps the rows
+    # table1.md already has: a new checkout that finishes one task keeps the rest.
     kept = kept_rows(HERE / "table1.md", COLUMNS)
     kept_seeds = kept_rows(HERE / "table1.md", SEED_COLUMNS)
     rows, seed_rows = [], []
